@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "FlavaSwift",
+    products: [
+        .library(name: "FlavaKit", targets: ["FlavaKit"]),
+        .executable(name: "flava", targets: ["flava"]),
+        .executable(name: "flava-bench", targets: ["FlavaBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System-library shims over Debian's -dev packages (see README "System dependencies").
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG"),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
+
+        // Tensor storage and kernels; the only target that talks to BLAS.
+        .target(name: "FlavaTensor", dependencies: ["CBLAS"]),
+        // Reverse-mode autograd over the kernels.
+        .target(name: "FlavaAutograd", dependencies: ["FlavaTensor"]),
+        // Modules with Hugging Face keys, state dicts, safetensors and torch .bin IO.
+        .target(name: "FlavaNN", dependencies: ["FlavaAutograd"]),
+        // Optimizer, schedules, clipping, gradient accumulation.
+        .target(name: "FlavaTraining", dependencies: ["FlavaNN"]),
+        // Umbrella library re-exporting everything users need.
+        .target(name: "FlavaKit", dependencies: ["FlavaTensor", "FlavaAutograd", "FlavaNN", "FlavaTraining"]),
+
+        .executableTarget(name: "flava", dependencies: [
+            "FlavaKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "FlavaBench", dependencies: [
+            "FlavaKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Sources/FlavaBench"),
+
+        .target(name: "TestSupport", dependencies: ["FlavaKit"], path: "Tests/TestSupport"),
+        .testTarget(name: "FlavaTensorTests", dependencies: ["FlavaTensor", "TestSupport"]),
+        .testTarget(name: "FlavaAutogradTests", dependencies: ["FlavaAutograd", "TestSupport"]),
+        .testTarget(name: "FlavaNNTests", dependencies: ["FlavaNN", "TestSupport"]),
+        .testTarget(name: "FlavaTrainingTests", dependencies: ["FlavaTraining", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,4 @@
+@_exported import FlavaTensor
+@_exported import FlavaAutograd
+@_exported import FlavaNN
+@_exported import FlavaTraining

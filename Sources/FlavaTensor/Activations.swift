@@ -1,0 +1,91 @@
+// Pointwise activations, forward and backward side by side: exact-erf GELU, tanh, ReLU.
+
+/// Activation kernels; each backward takes the forward's input (or output) and the upstream gradient.
+public enum Activation {
+    static let invSqrt2: Float = 0.70710678118654752
+    static let invSqrt2Pi: Float = 0.39894228040143268
+
+    /// GELU(x) = x·Φ(x) = 0.5·x·(1 + erf(x/√2)) (PyTorch's default, exact form).
+    public static func gelu(_ x: Tensor) -> Tensor {
+        let out = Tensor(uninitializedShape: x.shape)
+        let src = x.storage.pointer, dst = out.storage.pointer
+        Parallel.forRanges(x.count, costPerItem: 8) { r in
+            VectorMath.map(r.count, src + r.lowerBound, dst + r.lowerBound) { v in
+                0.5 * v * (1 + VectorMath.erf(v * invSqrt2))
+            }
+        }
+        return out
+    }
+
+    /// dGELU/dx · g = (Φ(x) + x·φ(x)) · g.
+    public static func geluBackward(input x: Tensor, gradOutput g: Tensor) -> Tensor {
+        let out = Tensor(uninitializedShape: x.shape)
+        let xs = x.storage.pointer, gs = g.storage.pointer, dst = out.storage.pointer
+        Parallel.forRanges(x.count, costPerItem: 8) { r in
+            var i = r.lowerBound
+            typealias V = SIMD16<Float>
+            func body(_ v: V, _ gv: V) -> V {
+                let cdf = 0.5 * (1 + VectorMath.erf(v * invSqrt2))
+                let pdf = invSqrt2Pi * VectorMath.exp(-0.5 * v * v)
+                return (cdf + v * pdf) * gv
+            }
+            while i &+ 16 <= r.upperBound {
+                let v = UnsafeRawPointer(xs + i).loadUnaligned(as: V.self)
+                let gv = UnsafeRawPointer(gs + i).loadUnaligned(as: V.self)
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: body(v, gv), as: V.self)
+                i &+= 16
+            }
+            if i < r.upperBound {
+                var v = V(repeating: 0), gv = V(repeating: 0)
+                for j in 0..<(r.upperBound &- i) { v[j] = xs[i &+ j]; gv[j] = gs[i &+ j] }
+                let o = body(v, gv)
+                for j in 0..<(r.upperBound &- i) { dst[i &+ j] = o[j] }
+            }
+        }
+        return out
+    }
+
+    /// tanh(x).
+    public static func tanh(_ x: Tensor) -> Tensor {
+        let out = Tensor(uninitializedShape: x.shape)
+        let src = x.storage.pointer, dst = out.storage.pointer
+        Parallel.forRanges(x.count, costPerItem: 8) { r in
+            VectorMath.map(r.count, src + r.lowerBound, dst + r.lowerBound, VectorMath.tanh)
+        }
+        return out
+    }
+
+    /// (1 − y²)·g, from the forward output y = tanh(x).
+    public static func tanhBackward(output y: Tensor, gradOutput g: Tensor) -> Tensor {
+        let out = Tensor(uninitializedShape: y.shape)
+        let ys = y.storage.pointer, gs = g.storage.pointer, dst = out.storage.pointer
+        Parallel.forRanges(y.count) { r in for i in r { dst[i] = (1 - ys[i] * ys[i]) * gs[i] } }
+        return out
+    }
+
+    /// max(x, 0).
+    public static func relu(_ x: Tensor) -> Tensor {
+        let out = Tensor(uninitializedShape: x.shape)
+        let src = x.storage.pointer, dst = out.storage.pointer
+        Parallel.forRanges(x.count) { r in for i in r { dst[i] = src[i] > 0 ? src[i] : 0 } }
+        return out
+    }
+
+    /// g where x > 0, else 0.
+    public static func reluBackward(input x: Tensor, gradOutput g: Tensor) -> Tensor {
+        let out = Tensor(uninitializedShape: x.shape)
+        let xs = x.storage.pointer, gs = g.storage.pointer, dst = out.storage.pointer
+        Parallel.forRanges(x.count) { r in for i in r { dst[i] = xs[i] > 0 ? gs[i] : 0 } }
+        return out
+    }
+
+    /// e^x elementwise.
+    public static func exp(_ x: Tensor) -> Tensor {
+        let out = Tensor(uninitializedShape: x.shape)
+        let src = x.storage.pointer, dst = out.storage.pointer
+        Parallel.forRanges(x.count, costPerItem: 4) { r in
+            VectorMath.map(r.count, src + r.lowerBound, dst + r.lowerBound, VectorMath.exp)
+        }
+        return out
+    }
+}

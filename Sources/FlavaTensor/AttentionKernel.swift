@@ -1,0 +1,89 @@
+// Scaled-dot-product attention over heads interleaved in the hidden dimension, the way FlavaSelfAttention
+// lays them out after its query/key/value Linear layers: q, k, v are [B, T, H] with head h at columns
+// h·d ..< (h+1)·d. Strided GEMMs read each head in place, so the reference's view/permute copies vanish.
+
+/// Multi-head attention kernels: softmax(q·kᵀ·scale + mask)·v per (batch, head), forward and backward.
+public enum AttentionKernel {
+    /// What the backward pass needs: the attention probabilities [B, heads, Tq, Tk].
+    public struct Saved: @unchecked Sendable { public let probs: Tensor }
+
+    /// q [B, Tq, H], k and v [B, Tk, H]; `mask` additive, [B, Tk] (broadcast over heads and queries) or nil.
+    /// Returns the context [B, Tq, H].
+    public static func forward(q: Tensor, k: Tensor, v: Tensor, heads: Int, mask: Tensor?,
+                               scale: Float? = nil) -> (Tensor, Saved) {
+        precondition(q.rank == 3 && k.rank == 3 && v.rank == 3, "attention wants [B, T, H] inputs")
+        let (b, tq, h) = (q.shape[0], q.shape[1], q.shape[2])
+        let tk = k.shape[1]
+        precondition(k.shape == [b, tk, h] && v.shape == [b, tk, h], "attention: q \(q.shape) k \(k.shape) v \(v.shape)")
+        precondition(h % heads == 0, "hidden \(h) is not divisible by \(heads) heads")
+        if let m = mask { precondition(m.shape == [b, tk], "attention mask \(m.shape) should be [\(b), \(tk)]") }
+        let d = h / heads
+        let sc = scale ?? 1 / Float(d).squareRoot()
+        let probs = Tensor(uninitializedShape: [b, heads, tq, tk])
+        let out = Tensor(uninitializedShape: [b, tq, h])
+        let qp = q.storage.pointer, kp = k.storage.pointer, vp = v.storage.pointer
+        let pp = probs.storage.pointer, op = out.storage.pointer
+        let mp = mask?.storage.pointer
+        let pairs = b * heads
+        BLAS.singleThreaded {
+            Parallel.forRanges(pairs, costPerItem: tq * tk * d * 4) { r in
+                for pair in r {
+                    let bi = pair / heads, hi = pair % heads
+                    let qb = qp + (bi &* tq &* h &+ hi &* d), kb = kp + (bi &* tk &* h &+ hi &* d)
+                    let vb = vp + (bi &* tk &* h &+ hi &* d), ob = op + (bi &* tq &* h &+ hi &* d)
+                    let s = pp + pair &* tq &* tk
+                    BLAS.gemm(transB: true, m: tq, n: tk, k: d, alpha: sc, a: qb, lda: h, b: kb, ldb: h,
+                              c: s, ldc: tk)
+                    for i in 0..<tq {
+                        let row = s + i &* tk
+                        if let mp { let mrow = mp + bi &* tk; for j in 0..<tk { row[j] += mrow[j] } }
+                        SoftmaxKernel.softmaxRow(row, tk)
+                    }
+                    BLAS.gemm(m: tq, n: d, k: tk, a: s, lda: tk, b: vb, ldb: h, c: ob, ldc: h)
+                }
+            }
+        }
+        return (out, Saved(probs: probs))
+    }
+
+    /// Gradients of q, k, v from the upstream gradient of the context [B, Tq, H].
+    public static func backward(q: Tensor, k: Tensor, v: Tensor, heads: Int, saved: Saved, gradOutput g: Tensor,
+                                scale: Float? = nil) -> (dq: Tensor, dk: Tensor, dv: Tensor) {
+        let (b, tq, h) = (q.shape[0], q.shape[1], q.shape[2])
+        let tk = k.shape[1]
+        let d = h / heads
+        let sc = scale ?? 1 / Float(d).squareRoot()
+        let dq = Tensor(uninitializedShape: q.shape), dk = Tensor(uninitializedShape: k.shape)
+        let dv = Tensor(uninitializedShape: v.shape)
+        let qp = q.storage.pointer, kp = k.storage.pointer, vp = v.storage.pointer, gp = g.storage.pointer
+        let pp = saved.probs.storage.pointer
+        let dqp = dq.storage.pointer, dkp = dk.storage.pointer, dvp = dv.storage.pointer
+        let pairs = b * heads
+        BLAS.singleThreaded {
+            Parallel.forRanges(pairs, costPerItem: tq * tk * d * 8) { r in
+                // One dP scratch [Tq, Tk] per worker chunk.
+                let ds = UnsafeMutablePointer<Float>.allocate(capacity: tq * tk)
+                defer { ds.deallocate() }
+                for pair in r {
+                    let bi = pair / heads, hi = pair % heads
+                    let off = hi &* d
+                    let qb = qp + (bi &* tq &* h &+ off), kb = kp + (bi &* tk &* h &+ off), vb = vp + (bi &* tk &* h &+ off)
+                    let gb = gp + (bi &* tq &* h &+ off)
+                    let p = pp + pair &* tq &* tk
+                    // dV = Pᵀ·dO
+                    BLAS.gemm(transA: true, m: tk, n: d, k: tq, a: p, lda: tk, b: gb, ldb: h,
+                              c: dvp + (bi &* tk &* h &+ off), ldc: h)
+                    // dP = dO·Vᵀ, then dS = P ⊙ (dP − rowsum(dP ⊙ P))
+                    BLAS.gemm(transB: true, m: tq, n: tk, k: d, a: gb, lda: h, b: vb, ldb: h, c: ds, ldc: tk)
+                    for i in 0..<tq { SoftmaxKernel.softmaxBackwardRow(y: p + i &* tk, grad: ds + i &* tk, tk) }
+                    // dQ = dS·K·scale, dK = dSᵀ·Q·scale
+                    BLAS.gemm(m: tq, n: d, k: tk, alpha: sc, a: ds, lda: tk, b: kb, ldb: h,
+                              c: dqp + (bi &* tq &* h &+ off), ldc: h)
+                    BLAS.gemm(transA: true, m: tk, n: d, k: tq, alpha: sc, a: ds, lda: tk, b: qb, ldb: h,
+                              c: dkp + (bi &* tk &* h &+ off), ldc: h)
+                }
+            }
+        }
+        return (dq, dk, dv)
+    }
+}
