@@ -10,6 +10,7 @@ public enum VectorMath {
     /// Relative error about 2 ulp over the float range; underflows to 0 below -87.3 and saturates at +88.7.
     @inlinable @inline(__always)
     public static func exp(_ x: V) -> V {
+        let input = x
         var x = x.clamped(lowerBound: V(repeating: -87.33654), upperBound: V(repeating: 88.72283))
         let fx = (x * 1.44269504088896341 + 0.5).rounded(.down)
         x = x - fx * 0.693359375 + fx * 2.12194440e-4
@@ -28,7 +29,10 @@ public enum VectorMath {
         let e2: SIMD16<Int32> = (n &- half &+ 127) &<< 23
         let p1 = unsafeBitCast(e1, to: V.self)
         let p2 = unsafeBitCast(e2, to: V.self)
-        return y * p1 * p2
+        var r = y * p1 * p2
+        r.replace(with: 0, where: input .< -87.33654)   // flush what float cannot hold normally
+        r.replace(with: .infinity, where: input .> 88.72283)
+        return r
     }
 
     /// |x| by clearing the sign bit.

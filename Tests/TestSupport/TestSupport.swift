@@ -1,1 +1,36 @@
+// Shared helpers for the test targets: where the golden data lives, and llm.c-style closeness checks.
+import Foundation
 import FlavaKit
+
+/// Paths the tests read from.
+public enum TestPaths {
+    /// The package root (two levels above this file's folder).
+    public static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    /// ../shared/reference beside the package: the golden data from the reference implementation.
+    public static let reference: URL = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/reference")
+    /// Fixtures committed with the tests.
+    public static let fixtures: URL = packageRoot.appendingPathComponent("Tests/Fixtures")
+    /// A fresh temporary directory.
+    public static func temporaryDirectory() -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("flava-test-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+/// Element-wise |a − b| ≤ atol + rtol·|b|. Returns nil when close, else a report of the worst elements.
+public func closenessReport(_ a: Tensor, _ b: Tensor, atol: Float, rtol: Float, name: String = "") -> String? {
+    guard a.shape == b.shape else { return "\(name): shape \(a.shape) vs expected \(b.shape)" }
+    var bad: [(Int, Float, Float, Float)] = []
+    var maxDiff: Float = 0
+    for i in 0..<a.count {
+        let x = a[flat: i], y = b[flat: i]
+        let d = abs(x - y)
+        if d.isNaN || d > maxDiff { maxDiff = d.isNaN ? .nan : max(maxDiff, d) }
+        if !(d <= atol + rtol * abs(y)) { bad.append((i, x, y, d)) }
+    }
+    if bad.isEmpty { return nil }
+    let worst = bad.sorted { $0.3 > $1.3 }.prefix(5).map { "[\($0.0)] got \($0.1) want \($0.2)" }
+    return "\(name): \(bad.count)/\(a.count) elements off, max |diff| \(maxDiff); worst: \(worst.joined(separator: ", "))"
+}

@@ -1,0 +1,73 @@
+// Kernel-level checks against plain scalar references: vector math accuracy, GEMM, broadcasting, softmax.
+import Testing
+import Foundation
+import FlavaTensor
+
+@Test func vectorExpMatchesLibm() {
+    var worst: Float = 0
+    for i in -8700...8800 {
+        let x = Float(i) * 0.01
+        let v = VectorMath.exp(SIMD16<Float>(repeating: x))[0]
+        let r = Foundation.exp(x)
+        if r > 1e-37 { worst = max(worst, abs(v - r) / r) }
+    }
+    #expect(worst < 1e-6, "max relative error \(worst)")
+    #expect(VectorMath.exp(SIMD16<Float>(repeating: -1000))[0] == 0)
+}
+
+@Test func vectorErfAndTanhMatchLibm() {
+    var worstErf: Float = 0, worstTanh: Float = 0
+    for i in -1000...1000 {
+        let x = Float(i) * 0.006
+        worstErf = max(worstErf, abs(VectorMath.erf(SIMD16<Float>(repeating: x))[0] - Foundation.erf(x)))
+        let t = VectorMath.tanh(SIMD16<Float>(repeating: x))[0]
+        worstTanh = max(worstTanh, abs(t - Foundation.tanh(x)) / max(abs(Foundation.tanh(x)), 1e-3))
+    }
+    #expect(worstErf < 5e-7, "erf max abs error \(worstErf)")
+    #expect(worstTanh < 1e-5, "tanh max rel error \(worstTanh)")
+}
+
+@Test(arguments: [1, 7, 65]) func gemmMatchesNaiveProduct(n: Int) {
+    var g = SeededGenerator(seed: 3)
+    let a = Tensor.randomNormal([n, 5], using: &g), b = Tensor.randomNormal([5, n + 2], using: &g)
+    let c = LinearKernel.matmul(a, b)
+    for i in 0..<n { for j in 0..<(n + 2) {
+        var s: Float = 0
+        for k in 0..<5 { s += a[flat: i * 5 + k] * b[flat: k * (n + 2) + j] }
+        #expect(abs(c[flat: i * (n + 2) + j] - s) < 1e-4)
+    } }
+}
+
+@Test func broadcastingFollowsNumPy() {
+    let a = Tensor(shape: [2, 1, 3], [1, 2, 3, 4, 5, 6])
+    let b = Tensor(shape: [2, 1], [10, 20])
+    let c = a + b
+    #expect(c.shape == [2, 2, 3])
+    #expect(c.array == [11, 12, 13, 21, 22, 23, 14, 15, 16, 24, 25, 26])
+    let expected: [Float] = [81, 141]
+    #expect(c.sumToShape([2, 1]).array == expected)
+}
+
+@Test func softmaxRowsSumToOneAndHandleMaskedRows() {
+    let x = Tensor(shape: [2, 3], [1, 2, 3, -Float.greatestFiniteMagnitude, 0, -Float.greatestFiniteMagnitude])
+    let y = SoftmaxKernel.forward(x)
+    #expect(abs(y.array[0..<3].reduce(0, +) - 1) < 1e-6)
+    #expect(y.array[3...] == [0, 1, 0])
+}
+
+@Test func copyOnWriteKeepsValueSemantics() {
+    let a = Tensor(shape: [3], [1, 2, 3])
+    var b = a
+    b[flat: 0] = 9
+    #expect(a.array == [1, 2, 3])
+    #expect(b.array == [9, 2, 3])
+}
+
+@Test func crossEntropyMatchesDefinitionAndIgnoresRows() {
+    let logits = Tensor(shape: [3, 2], [1, 2, 0, 0, 5, -5])
+    let (loss, _, kept) = LossKernel.crossEntropy(logits: logits, labels: [1, -100, 0])
+    let expected = (Foundation.log(1 + Foundation.exp(-1.0)) + Foundation.log(1 + Foundation.exp(-10.0))) / 2
+    #expect(kept == 2)
+    #expect(abs(Double(loss) - expected) < 1e-6)
+    #expect(LossKernel.crossEntropy(logits: logits, labels: [-100, -100, -100]).loss.isNaN)
+}
