@@ -1,0 +1,22 @@
+// Parameter initialization as Hugging Face's `_init_weights` does it for FLAVA (and BERT/ViT):
+// Linear and Conv2d weights ~ N(0, range) with zero bias, Embedding ~ N(0, range) with the padding row zeroed,
+// LayerNorm weight 1 and bias 0.
+import FlavaTensor
+
+/// The random source and standard deviation used when modules are built from scratch.
+public struct Initializer {
+    /// Standard deviation of the normal initializers (HF `initializer_range`, 0.02 for FLAVA).
+    public var range: Float
+    /// The generator all draws come from, so a model is reproducible from a seed.
+    public var generator: SeededGenerator
+
+    public init(range: Float = 0.02, seed: UInt64 = 0) {
+        self.range = range
+        generator = SeededGenerator(seed: seed)
+    }
+
+    /// N(0, range) values.
+    public mutating func normal(_ shape: [Int]) -> Tensor {
+        Tensor.randomNormal(shape, std: range, using: &generator)
+    }
+}
