@@ -1,0 +1,121 @@
+// AdamW with PyTorch's semantics (torch.optim.AdamW): decoupled weight decay applied to the parameter before
+// the Adam step, bias-corrected moments, and parameter groups so biases and norms can skip decay.
+import Foundation
+import FlavaTensor
+import FlavaAutograd
+
+/// Hyper-parameters of one AdamW parameter group.
+public struct AdamWHyperParameters: Codable, Sendable, Equatable {
+    public var learningRate: Float
+    public var beta1: Float
+    public var beta2: Float
+    public var eps: Float
+    public var weightDecay: Float
+
+    /// PyTorch's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0.01.
+    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8,
+                weightDecay: Float = 0.01) {
+        self.learningRate = learningRate; self.beta1 = beta1; self.beta2 = beta2; self.eps = eps
+        self.weightDecay = weightDecay
+    }
+}
+
+/// A set of parameters sharing hyper-parameters.
+public struct ParameterGroup {
+    public var parameters: [Variable]
+    public var hyper: AdamWHyperParameters
+    public init(_ parameters: [Variable], _ hyper: AdamWHyperParameters) { self.parameters = parameters; self.hyper = hyper }
+}
+
+/// torch.optim.AdamW.
+public final class AdamW {
+    public private(set) var groups: [ParameterGroup]
+    /// Per-parameter first and second moments and step counts, keyed by parameter identity.
+    private var exp: [ObjectIdentifier: (m: Tensor, v: Tensor, step: Int)] = [:]
+    /// Multiplies every group's learning rate (what a schedule sets each step).
+    public var learningRateScale: Float = 1
+
+    public init(groups: [ParameterGroup]) { self.groups = groups }
+
+    /// One group with `hyper`.
+    public convenience init(_ parameters: [Variable], _ hyper: AdamWHyperParameters = .init()) {
+        self.init(groups: [ParameterGroup(parameters, hyper)])
+    }
+
+    /// Two groups as the Hugging Face Trainer and FLAVA's recipe build them: weight decay on weight matrices,
+    /// none on biases, LayerNorm parameters and other 0-/1-dimensional parameters (embeddings' tokens, scales).
+    public convenience init(namedParameters: [(key: String, variable: Variable)], _ hyper: AdamWHyperParameters) {
+        var decay: [Variable] = [], noDecay: [Variable] = []
+        for (key, v) in namedParameters where v.requiresGrad {
+            if AdamW.skipsDecay(key: key, shape: v.shape) { noDecay.append(v) } else { decay.append(v) }
+        }
+        var none = hyper
+        none.weightDecay = 0
+        self.init(groups: [ParameterGroup(decay, hyper), ParameterGroup(noDecay, none)])
+    }
+
+    /// Whether a parameter belongs to the no-decay group: biases, norms, and tensors of rank ≤ 1.
+    public static func skipsDecay(key: String, shape: [Int]) -> Bool {
+        let lower = key.lowercased()
+        return shape.count <= 1 || lower.hasSuffix(".bias") || lower == "bias" || lower.contains("layernorm")
+            || lower.contains("layer_norm") || lower.contains(".norm")
+    }
+
+    /// Applies one update from each parameter's `grad` (parameters without a gradient are skipped, as PyTorch).
+    public func step() {
+        for group in groups {
+            let h = group.hyper
+            let lr = h.learningRate * learningRateScale
+            for p in group.parameters {
+                guard let g = p.grad else { continue }
+                precondition(g.shape == p.shape, "AdamW: gradient \(g.shape) for parameter \(p.shape)")
+                let id = ObjectIdentifier(p)
+                var state = exp[id] ?? (Tensor.zeros(p.shape), Tensor.zeros(p.shape), 0)
+                state.step += 1
+                // Bias corrections in double precision, as PyTorch computes them in Python floats.
+                let t = Double(state.step)
+                let bc1 = 1 - Foundation.pow(Double(h.beta1), t)
+                let bc2 = 1 - Foundation.pow(Double(h.beta2), t)
+                let stepSize = Float(Double(lr) / bc1)
+                let bc2Sqrt = Float(bc2.squareRoot())
+                let decay = 1 - lr * h.weightDecay
+                let (b1, b2, eps) = (h.beta1, h.beta2, h.eps)
+                let gp = g.storage.pointer
+                let n = p.value.count
+                state.m.withMutableBuffer { mb in
+                    state.v.withMutableBuffer { vb in
+                        p.value.withMutableBuffer { pb in
+                            let (mp, vp, pp) = (mb.baseAddress!, vb.baseAddress!, pb.baseAddress!)
+                            Parallel.forRanges(n, costPerItem: 8) { r in
+                                for i in r {
+                                    pp[i] *= decay
+                                    mp[i] += (1 - b1) * (gp[i] - mp[i])      // lerp(m, g, 1-β1)
+                                    vp[i] = vp[i] * b2 + (1 - b2) * gp[i] * gp[i]
+                                    let denom = vp[i].squareRoot() / bc2Sqrt + eps
+                                    pp[i] -= stepSize * mp[i] / denom
+                                }
+                            }
+                        }
+                    }
+                }
+                exp[id] = state
+            }
+        }
+    }
+
+    /// Clears the gradients of every parameter in every group.
+    public func zeroGrad() { for g in groups { for p in g.parameters { p.grad = nil } } }
+
+    /// The optimizer state in parameter order (for checkpoints): (m, v, step) or nil where no step was taken.
+    public func stateList() -> [(m: Tensor, v: Tensor, step: Int)?] {
+        groups.flatMap { $0.parameters }.map { exp[ObjectIdentifier($0)] }
+    }
+
+    /// Restores state written by `stateList()` for the same parameters in the same order.
+    public func restore(_ list: [(m: Tensor, v: Tensor, step: Int)?]) {
+        let params = groups.flatMap { $0.parameters }
+        precondition(list.count == params.count, "optimizer state has \(list.count) entries for \(params.count) parameters")
+        exp = [:]
+        for (p, s) in zip(params, list) { if let s { exp[ObjectIdentifier(p)] = s } }
+    }
+}
