@@ -23,10 +23,12 @@ let package = Package(
         .target(name: "FlavaAutograd", dependencies: ["FlavaTensor"]),
         // Modules with Hugging Face keys, state dicts, safetensors and torch .bin IO.
         .target(name: "FlavaNN", dependencies: ["FlavaAutograd"]),
+        // The FLAVA model: one Hugging Face class per file.
+        .target(name: "FlavaModel", dependencies: ["FlavaNN"]),
         // Optimizer, schedules, clipping, gradient accumulation.
         .target(name: "FlavaTraining", dependencies: ["FlavaNN"]),
         // Umbrella library re-exporting everything users need.
-        .target(name: "FlavaKit", dependencies: ["FlavaTensor", "FlavaAutograd", "FlavaNN", "FlavaTraining"]),
+        .target(name: "FlavaKit", dependencies: ["FlavaTensor", "FlavaAutograd", "FlavaNN", "FlavaModel", "FlavaTraining"]),
 
         .executableTarget(name: "flava", dependencies: [
             "FlavaKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,1 +1,112 @@
-print("bench")
+// flava-bench: the performance benchmarks reported in BENCHMARKS.md. Each prints a human line and, with
+// --json, one JSON object that scripts/bench/run.sh puts side by side with PyTorch measured the same way.
+import ArgumentParser
+import Foundation
+import FlavaKit
+import CBLAS
+
+/// Peak resident set size of this process (VmHWM), in bytes.
+func peakRSSBytes() -> Int {
+    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return kb * 1024
+    }
+    return 0
+}
+
+func now() -> Double { Date().timeIntervalSince1970 }
+
+/// Median of timed repetitions after `warmup` untimed ones.
+func time(iterations: Int, warmup: Int = 1, _ body: () -> Void) -> (median: Double, all: [Double]) {
+    for _ in 0..<warmup { body() }
+    var ts: [Double] = []
+    for _ in 0..<iterations { let t0 = now(); body(); ts.append(now() - t0) }
+    let sorted = ts.sorted()
+    return (sorted[sorted.count / 2], ts)
+}
+
+func emit(_ json: Bool, _ dict: [String: Any]) {
+    if json, let d = try? JSONSerialization.data(withJSONObject: dict, options: [.sortedKeys]) {
+        print(String(decoding: d, as: UTF8.self))
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flava-bench",
+        abstract: "Performance benchmarks of the FLAVA Swift tensor core (see BENCHMARKS.md).",
+        subcommands: [GEMM.self, Layer.self])
+}
+
+struct GEMM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Our linear-layer matrix product against a direct cblas_sgemm call, in GFLOP/s.")
+    @Option(help: "Rows (tokens): batch × sequence length.") var m = 8 * 197
+    @Option(help: "Comma-separated (in,out) feature pairs to time.") var shapes = "768x768,768x3072,3072x768"
+    @Option(help: "Timed repetitions.") var iterations = 20
+    @Flag(help: "Print one JSON object per shape.") var json = false
+
+    func run() throws {
+        var g = SeededGenerator(seed: 1)
+        for spec in shapes.split(separator: ",") {
+            let parts = spec.split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2 else { throw ValidationError("shape '\(spec)' is not INxOUT") }
+            let (inF, outF) = (parts[0], parts[1])
+            let x = Tensor.randomNormal([m, inF], using: &g), w = Tensor.randomNormal([outF, inF], using: &g)
+            let flops = 2.0 * Double(m) * Double(inF) * Double(outF)
+            let ours = time(iterations: iterations) { _ = LinearKernel.forward(x, weight: w, bias: nil) }
+            let c = UnsafeMutablePointer<Float>.allocate(capacity: m * outF)
+            defer { c.deallocate() }
+            let direct = time(iterations: iterations) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(outF), Int32(inF), 1,
+                            x.storage.pointer, Int32(inF), w.storage.pointer, Int32(inF), 0, c, Int32(outF))
+            }
+            let go = flops / ours.median / 1e9, gd = flops / direct.median / 1e9
+            print(String(format: "gemm %5d×%-5d·%5d  ours %7.1f GFLOP/s  direct OpenBLAS %7.1f GFLOP/s  ratio %.3f",
+                         m, inF, outF, go, gd, go / gd))
+            emit(json, ["bench": "gemm", "m": m, "in": inF, "out": outF, "ours_gflops": go, "openblas_gflops": gd,
+                        "ratio": go / gd])
+        }
+    }
+}
+
+struct Layer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "One pre-norm FLAVA transformer layer: forward (no grad) or forward+backward, with peak memory.")
+    @Option(help: "Batch size.") var batch = 8
+    @Option(help: "Tokens per sequence.") var tokens = 197
+    @Option(help: "Hidden size.") var hidden = 768
+    @Option(help: "Attention heads.") var heads = 12
+    @Option(help: "MLP size.") var intermediate = 3072
+    @Option(help: "forward or backward (forward+backward).") var mode = "forward"
+    @Option(help: "Timed repetitions.") var iterations = 10
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        guard mode == "forward" || mode == "backward" else { throw ValidationError("--mode must be forward or backward") }
+        var ini = Initializer(seed: 0)
+        let layer = FlavaLayer(FlavaLayerSizes(hiddenSize: hidden, numAttentionHeads: heads, intermediateSize: intermediate), init: &ini)
+        var g = SeededGenerator(seed: 2)
+        let x = Tensor.randomNormal([batch, tokens, hidden], using: &g)
+        let seed = Tensor.randomNormal([batch, tokens, hidden], using: &g)
+        let t: (median: Double, all: [Double])
+        if mode == "forward" {
+            t = time(iterations: iterations) { withNoGrad { _ = layer(Variable(x)) } }
+        } else {
+            let xv = Variable(x, requiresGrad: true)
+            t = time(iterations: iterations) {
+                layer.zeroGrad(); xv.grad = nil
+                layer(xv).backward(seed: seed)
+            }
+        }
+        let ips = Double(batch) / t.median
+        print(String(format: "layer %@ B=%d T=%d H=%d: %.1f ms/iter (%.2f sequences/s), peak RSS %.0f MiB",
+                     mode, batch, tokens, hidden, t.median * 1000, ips, Double(peakRSSBytes()) / 1048576))
+        emit(json, ["bench": "layer", "mode": mode, "batch": batch, "tokens": tokens, "hidden": hidden,
+                    "ms": t.median * 1000, "items_per_second": ips, "peak_rss_bytes": peakRSSBytes()])
+    }
+}
+
+BLASRuntime.ensureFastKernels()
+Bench.main()

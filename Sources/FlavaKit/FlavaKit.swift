@@ -2,3 +2,4 @@
 @_exported import FlavaAutograd
 @_exported import FlavaNN
 @_exported import FlavaTraining
+@_exported import FlavaModel

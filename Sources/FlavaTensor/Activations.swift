@@ -22,24 +22,11 @@ public enum Activation {
         let out = Tensor(uninitializedShape: x.shape)
         let xs = x.storage.pointer, gs = g.storage.pointer, dst = out.storage.pointer
         Parallel.forRanges(x.count, costPerItem: 8) { r in
-            var i = r.lowerBound
-            typealias V = SIMD16<Float>
-            func body(_ v: V, _ gv: V) -> V {
+            for i in r {
+                let v = xs[i]
                 let cdf = 0.5 * (1 + VectorMath.erf(v * invSqrt2))
                 let pdf = invSqrt2Pi * VectorMath.exp(-0.5 * v * v)
-                return (cdf + v * pdf) * gv
-            }
-            while i &+ 16 <= r.upperBound {
-                let v = UnsafeRawPointer(xs + i).loadUnaligned(as: V.self)
-                let gv = UnsafeRawPointer(gs + i).loadUnaligned(as: V.self)
-                UnsafeMutableRawPointer(dst + i).storeBytes(of: body(v, gv), as: V.self)
-                i &+= 16
-            }
-            if i < r.upperBound {
-                var v = V(repeating: 0), gv = V(repeating: 0)
-                for j in 0..<(r.upperBound &- i) { v[j] = xs[i &+ j]; gv[j] = gs[i &+ j] }
-                let o = body(v, gv)
-                for j in 0..<(r.upperBound &- i) { dst[i &+ j] = o[j] }
+                dst[i] = (cdf + v * pdf) * gs[i]
             }
         }
         return out

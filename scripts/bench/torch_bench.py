@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""PyTorch side of BENCHMARKS.md, measured exactly as flava-bench measures ours (median of timed repetitions
+after one warm-up, peak RSS of the process). Prints one JSON object per measurement.
+
+  torch_bench.py gemm  [--m 1576] [--shapes 768x768,768x3072,3072x768] [--iterations 20]
+  torch_bench.py layer --mode forward|backward [--batch 8] [--tokens 197] [--iterations 10]
+
+The layer is Hugging Face's FlavaLayer (transformers.models.flava.modeling_flava) at FLAVA's full width.
+"""
+import argparse, json, resource, time
+import torch
+
+
+def timed(fn, iterations, warmup=1):
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(iterations):
+        t0 = time.time(); fn(); ts.append(time.time() - t0)
+    return sorted(ts)[len(ts) // 2]
+
+
+def peak_rss():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["gemm", "layer"])
+    ap.add_argument("--m", type=int, default=8 * 197)
+    ap.add_argument("--shapes", default="768x768,768x3072,3072x768")
+    ap.add_argument("--mode", default="forward", choices=["forward", "backward"])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--tokens", type=int, default=197)
+    ap.add_argument("--hidden", type=int, default=768)
+    ap.add_argument("--heads", type=int, default=12)
+    ap.add_argument("--intermediate", type=int, default=3072)
+    ap.add_argument("--iterations", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    if a.what == "gemm":
+        for spec in a.shapes.split(","):
+            i, o = map(int, spec.split("x"))
+            x, w = torch.randn(a.m, i), torch.randn(o, i)
+            t = timed(lambda: torch.nn.functional.linear(x, w), a.iterations)
+            print(json.dumps({"bench": "gemm", "peer": "pytorch", "m": a.m, "in": i, "out": o,
+                              "gflops": 2 * a.m * i * o / t / 1e9}))
+        return
+    from transformers import FlavaImageConfig
+    from transformers.models.flava.modeling_flava import FlavaLayer
+    cfg = FlavaImageConfig(hidden_size=a.hidden, num_attention_heads=a.heads, intermediate_size=a.intermediate)
+    cfg._attn_implementation = "eager"
+    layer = FlavaLayer(cfg).eval()
+    x = torch.randn(a.batch, a.tokens, a.hidden)
+    seed = torch.randn(a.batch, a.tokens, a.hidden)
+    if a.mode == "forward":
+        def step():
+            with torch.no_grad():
+                layer(x)
+    else:
+        xg = x.clone().requires_grad_()
+        def step():
+            layer.zero_grad(set_to_none=True); xg.grad = None
+            out = layer(xg)
+            out = out[0] if isinstance(out, tuple) else out
+            out.backward(seed)
+    t = timed(step, a.iterations)
+    print(json.dumps({"bench": "layer", "peer": "pytorch", "mode": a.mode, "batch": a.batch, "tokens": a.tokens,
+                      "ms": t * 1000, "items_per_second": a.batch / t, "peak_rss_bytes": peak_rss(),
+                      "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()
