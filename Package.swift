@@ -17,8 +17,10 @@ let package = Package(
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
 
+        // Hot row kernels (exp, GELU, tanh, reductions) in C, dispatched to AVX-512/AVX2 at run time.
+        .target(name: "CFlavaKernels"),
         // Tensor storage and kernels; the only target that talks to BLAS.
-        .target(name: "FlavaTensor", dependencies: ["CBLAS"]),
+        .target(name: "FlavaTensor", dependencies: ["CBLAS", "CFlavaKernels"]),
         // Reverse-mode autograd over the kernels.
         .target(name: "FlavaAutograd", dependencies: ["FlavaTensor"]),
         // Modules with Hugging Face keys, state dicts, safetensors and torch .bin IO.

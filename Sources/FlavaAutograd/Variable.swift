@@ -1,6 +1,7 @@
 // Reverse-mode autograd: a Variable holds a value, an optional gradient, and the node that produced it.
 // Each op (Ops/*.swift) computes its forward with a FlavaTensor kernel and records its backward right there.
 import FlavaTensor
+import Dispatch
 
 /// The record an op leaves in the graph: its inputs and how to turn the output's gradient into theirs.
 public final class Node {
@@ -85,7 +86,9 @@ public final class Variable: CustomStringConvertible {
                 if v.grad == nil { v.grad = g.copy() } else { v.grad!.addScaled(g) }
                 continue
             }
+            let t0 = BackwardProfiler.isEnabled ? DispatchTime.now().uptimeNanoseconds : 0
             let grads = node.backward(g)
+            if BackwardProfiler.isEnabled { BackwardProfiler.add(node.name, DispatchTime.now().uptimeNanoseconds - t0) }
             precondition(grads.count == node.inputs.count, "\(node.name): backward returned \(grads.count) gradients")
             for (input, gi) in zip(node.inputs, grads) {
                 guard input.requiresGrad, let gi else { continue }
@@ -100,4 +103,21 @@ public final class Variable: CustomStringConvertible {
     }
 
     public var description: String { "Variable(\(value)\(requiresGrad ? ", requiresGrad" : ""))" }
+}
+
+/// Time spent in each op's backward, by op name (enable, run backward passes, read `report()`).
+public enum BackwardProfiler {
+    nonisolated(unsafe) public static var isEnabled = false
+    nonisolated(unsafe) private static var totals: [String: (ns: UInt64, calls: Int)] = [:]
+
+    static func add(_ name: String, _ ns: UInt64) {
+        totals[name, default: (0, 0)].ns += ns
+        totals[name, default: (0, 0)].calls += 1
+    }
+
+    /// (op, milliseconds, calls), slowest first; resets the totals.
+    public static func report() -> [(op: String, ms: Double, calls: Int)] {
+        defer { totals = [:] }
+        return totals.map { ($0.key, Double($0.value.ns) / 1e6, $0.value.calls) }.sorted { $0.ms > $1.ms }
+    }
 }

@@ -1,18 +1,15 @@
+import CFlavaKernels
+
 // Pointwise activations, forward and backward side by side: exact-erf GELU, tanh, ReLU.
 
 /// Activation kernels; each backward takes the forward's input (or output) and the upstream gradient.
 public enum Activation {
-    static let invSqrt2: Float = 0.70710678118654752
-    static let invSqrt2Pi: Float = 0.39894228040143268
-
     /// GELU(x) = x·Φ(x) = 0.5·x·(1 + erf(x/√2)) (PyTorch's default, exact form).
     public static func gelu(_ x: Tensor) -> Tensor {
         let out = Tensor(uninitializedShape: x.shape)
         let src = x.storage.pointer, dst = out.storage.pointer
         Parallel.forRanges(x.count, costPerItem: 8) { r in
-            VectorMath.map(r.count, src + r.lowerBound, dst + r.lowerBound) { v in
-                0.5 * v * (1 + VectorMath.erf(v * invSqrt2))
-            }
+            flava_gelu(src + r.lowerBound, dst + r.lowerBound, r.count)
         }
         return out
     }
@@ -22,12 +19,7 @@ public enum Activation {
         let out = Tensor(uninitializedShape: x.shape)
         let xs = x.storage.pointer, gs = g.storage.pointer, dst = out.storage.pointer
         Parallel.forRanges(x.count, costPerItem: 8) { r in
-            for i in r {
-                let v = xs[i]
-                let cdf = 0.5 * (1 + VectorMath.erf(v * invSqrt2))
-                let pdf = invSqrt2Pi * VectorMath.exp(-0.5 * v * v)
-                dst[i] = (cdf + v * pdf) * gs[i]
-            }
+            flava_gelu_backward(xs + r.lowerBound, gs + r.lowerBound, dst + r.lowerBound, r.count)
         }
         return out
     }
@@ -37,7 +29,7 @@ public enum Activation {
         let out = Tensor(uninitializedShape: x.shape)
         let src = x.storage.pointer, dst = out.storage.pointer
         Parallel.forRanges(x.count, costPerItem: 8) { r in
-            VectorMath.map(r.count, src + r.lowerBound, dst + r.lowerBound, VectorMath.tanh)
+            flava_tanh(src + r.lowerBound, dst + r.lowerBound, r.count)
         }
         return out
     }
@@ -71,7 +63,7 @@ public enum Activation {
         let out = Tensor(uninitializedShape: x.shape)
         let src = x.storage.pointer, dst = out.storage.pointer
         Parallel.forRanges(x.count, costPerItem: 4) { r in
-            VectorMath.map(r.count, src + r.lowerBound, dst + r.lowerBound, VectorMath.exp)
+            flava_exp(src + r.lowerBound, dst + r.lowerBound, r.count)
         }
         return out
     }

@@ -1,3 +1,4 @@
+import CFlavaKernels
 // Elementwise arithmetic with NumPy broadcasting, and its adjoint: summing a gradient back to an operand's shape.
 
 /// How two shapes broadcast together (NumPy rules: align on the right, sizes equal or 1).
@@ -164,46 +165,14 @@ extension Tensor {
     }
 }
 
-/// Vectorized reductions over raw buffers.
+/// Vectorized reductions over raw buffers (AVX-512/AVX2 kernels in CFlavaKernels).
 public enum Reduce {
-    /// Sum of `n` floats with SIMD accumulators (pairwise enough for float32 work; accumulates in Float).
-    @inlinable public static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc = SIMD16<Float>(repeating: 0)
-        var i = 0
-        while i &+ 16 <= n {
-            acc += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
-            i &+= 16
-        }
-        var s = acc.sum()
-        while i < n { s += p[i]; i &+= 1 }
-        return s
-    }
-
+    /// Sum of `n` floats (16 partial sums).
+    @inlinable public static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float { flava_sum(p, n) }
     /// Dot product of two buffers.
     @inlinable public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc = SIMD16<Float>(repeating: 0)
-        var i = 0
-        while i &+ 16 <= n {
-            acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self)
-                 * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self)
-            i &+= 16
-        }
-        var s = acc.sum()
-        while i < n { s += a[i] * b[i]; i &+= 1 }
-        return s
+        flava_dot(a, b, n)
     }
-
-    /// Largest element.
-    @inlinable public static func max(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-        var m = -Float.infinity
-        var acc = SIMD16<Float>(repeating: -.infinity)
-        var i = 0
-        while i &+ 16 <= n {
-            acc = pointwiseMax(acc, UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self))
-            i &+= 16
-        }
-        m = acc.max()
-        while i < n { m = Swift.max(m, p[i]); i &+= 1 }
-        return m
-    }
+    /// Largest element (NaN if any is NaN, −∞ when empty).
+    @inlinable public static func max(_ p: UnsafePointer<Float>, _ n: Int) -> Float { flava_max(p, n) }
 }

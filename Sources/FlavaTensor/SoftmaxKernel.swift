@@ -1,3 +1,5 @@
+import CFlavaKernels
+
 // Row softmax (last dimension), forward and backward, and log-sum-exp for the cross-entropy.
 
 /// Softmax kernels over rows of length `n`.
@@ -6,9 +8,7 @@ public enum SoftmaxKernel {
     @inlinable @inline(__always)
     public static func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
         let m = Reduce.max(p, n)
-        VectorMath.map(n, p, p) { VectorMath.exp($0 - m) }
-        let s = Reduce.sum(p, n)
-        let inv = 1 / s
+        let inv = 1 / flava_exp_shift_sum(p, n, m)
         for j in 0..<n { p[j] *= inv }
     }
 

@@ -15,15 +15,16 @@ import FlavaTensor
     #expect(VectorMath.exp(-1000) == 0)
 }
 
-@Test func vectorErfAndTanhMatchLibm() {
-    var worstErf: Float = 0, worstTanh: Float = 0
+@Test func vectorGeluAndTanhMatchLibm() {
+    var worstGelu: Float = 0, worstTanh: Float = 0
     for i in -1000...1000 {
         let x = Float(i) * 0.006
-        worstErf = max(worstErf, abs(VectorMath.erf(x) - Foundation.erf(x)))
+        let gelu = 0.5 * Double(x) * (1 + Foundation.erf(Double(x) / 2.0.squareRoot()))
+        worstGelu = max(worstGelu, Float(abs(Double(VectorMath.gelu(x)) - gelu)))
         let t = VectorMath.tanh(x)
         worstTanh = max(worstTanh, abs(t - Foundation.tanh(x)) / max(abs(Foundation.tanh(x)), 1e-3))
     }
-    #expect(worstErf < 5e-7, "erf max abs error \(worstErf)")
+    #expect(worstGelu < 1e-6, "gelu max abs error \(worstGelu)")
     #expect(worstTanh < 1e-5, "tanh max rel error \(worstTanh)")
 }
 
@@ -70,4 +71,17 @@ import FlavaTensor
     #expect(kept == 2)
     #expect(abs(Double(loss) - expected) < 1e-6)
     #expect(LossKernel.crossEntropy(logits: logits, labels: [-100, -100, -100]).loss.isNaN)
+}
+
+@Test(arguments: [0, 1, 7, 65, 1000]) func reductionsMatchScalarLoops(n: Int) {
+    var g = SeededGenerator(seed: UInt64(n))
+    let x = Tensor.randomNormal([max(n, 1)], using: &g)
+    let p = x.storage.pointer
+    var s: Double = 0, d: Double = 0, m = -Float.infinity
+    for i in 0..<n { s += Double(p[i]); d += Double(p[i] * p[i]); m = max(m, p[i]) }
+    #expect(abs(Double(Reduce.sum(p, n)) - s) < 1e-4)
+    #expect(abs(Double(Reduce.dot(p, p, n)) - d) < 1e-3)
+    #expect(Reduce.max(p, n) == m)
+    var withNaN = x
+    if n > 0 { withNaN[flat: n - 1] = .nan; #expect(Reduce.max(withNaN.storage.pointer, n).isNaN) }
 }

@@ -1,0 +1,159 @@
+// See include/flava_kernels.h. Each kernel body is written once (as an always-inline function of scalar
+// code that clang auto-vectorizes) and compiled three times with different target features; a dispatcher
+// picks the widest the CPU supports on first use.
+#include "flava_kernels.h"
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE float bits_to_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+INLINE uint32_t float_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+// e^x, Cephes-style: n = round(x·log2 e) via the 1.5·2^23 trick, r = x − n·ln2 (two parts), degree-6
+// polynomial, 2^n assembled in the exponent bits in two halves. Relative error ≈ 1e-7.
+INLINE float k_exp(float x) {
+    float xc = x < -87.33654f ? -87.33654f : (x > 88.72283f ? 88.72283f : x);
+    float t = xc * 1.44269504088896341f + 12582912.0f;
+    int32_t n = (int32_t)float_to_bits(t) - 0x4B400000;
+    float fn = t - 12582912.0f;
+    float r = xc - fn * 0.693359375f + fn * 2.12194440e-4f;
+    float z = r * r;
+    float y = 1.9875691500e-4f;
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * z + r + 1.0f;
+    int32_t half = n >> 1;
+    float p1 = bits_to_float((uint32_t)(half + 127) << 23);
+    float p2 = bits_to_float((uint32_t)(n - half + 127) << 23);
+    float res = y * p1 * p2;
+    res = x < -87.33654f ? 0.0f : res;
+    res = x > 88.72283f ? INFINITY : res;
+    return x != x ? x : res;
+}
+
+// erf by Abramowitz–Stegun 7.1.26 (PyTorch's vectorized form); absolute error < 1.5e-7.
+INLINE float k_erf(float x) {
+    float ax = bits_to_float(float_to_bits(x) & 0x7fffffffu);
+    float t = 1.0f / (ax * 0.3275911f + 1.0f);
+    float r = 1.061405429f;
+    r = r * t - 1.453152027f;
+    r = r * t + 1.421413741f;
+    r = r * t - 0.284496736f;
+    r = r * t + 0.254829592f;
+    r = r * t;
+    float y = 1.0f - r * k_exp(-(ax * ax));
+    return bits_to_float(float_to_bits(y) | (float_to_bits(x) & 0x80000000u));
+}
+
+INLINE float k_tanh(float x) {
+    float ax = bits_to_float(float_to_bits(x) & 0x7fffffffu);
+    float e = k_exp(ax * -2.0f);
+    float big = (1.0f - e) / (1.0f + e);
+    float x2 = ax * ax;
+    float p = x2 * (-17.0f / 315.0f) + (2.0f / 15.0f);
+    p = p * x2 + (-1.0f / 3.0f);
+    p = p * x2 + 1.0f;
+    float y = ax < 0.0625f ? ax * p : big;
+    return bits_to_float(float_to_bits(y) | (float_to_bits(x) & 0x80000000u));
+}
+
+#define INV_SQRT2 0.70710678118654752f
+#define INV_SQRT2PI 0.39894228040143268f
+
+INLINE void b_exp(const float *x, float *y, long n) { for (long i = 0; i < n; i++) y[i] = k_exp(x[i]); }
+INLINE void b_gelu(const float *x, float *y, long n) {
+    for (long i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + k_erf(x[i] * INV_SQRT2));
+}
+INLINE void b_gelu_backward(const float *x, const float *g, float *dx, long n) {
+    for (long i = 0; i < n; i++) {
+        float v = x[i];
+        float cdf = 0.5f * (1.0f + k_erf(v * INV_SQRT2));
+        float pdf = INV_SQRT2PI * k_exp(-0.5f * v * v);
+        dx[i] = (cdf + v * pdf) * g[i];
+    }
+}
+INLINE void b_tanh(const float *x, float *y, long n) { for (long i = 0; i < n; i++) y[i] = k_tanh(x[i]); }
+
+// Reductions keep 16 independent partial results so that the loop vectorizes without reassociation flags.
+INLINE float b_sum(const float *x, long n) {
+    float acc[16] = {0};
+    long i = 0;
+    for (; i + 16 <= n; i += 16) for (int j = 0; j < 16; j++) acc[j] += x[i + j];
+    float s = 0;
+    for (int j = 0; j < 16; j++) s += acc[j];
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+INLINE float b_dot(const float *a, const float *b, long n) {
+    float acc[16] = {0};
+    long i = 0;
+    for (; i + 16 <= n; i += 16) for (int j = 0; j < 16; j++) acc[j] += a[i + j] * b[i + j];
+    float s = 0;
+    for (int j = 0; j < 16; j++) s += acc[j];
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+INLINE float b_max(const float *x, long n) {
+    float acc[16];
+    for (int j = 0; j < 16; j++) acc[j] = -INFINITY;
+    int nan = 0;
+    long i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) { float v = x[i + j]; nan |= (v != v); acc[j] = v > acc[j] ? v : acc[j]; }
+    float m = -INFINITY;
+    for (int j = 0; j < 16; j++) m = acc[j] > m ? acc[j] : m;
+    for (; i < n; i++) { float v = x[i]; nan |= (v != v); m = v > m ? v : m; }
+    return nan ? NAN : m;
+}
+INLINE float b_exp_shift_sum(float *x, long n, float shift) {
+    for (long i = 0; i < n; i++) x[i] = k_exp(x[i] - shift);
+    return b_sum(x, n);
+}
+
+// Three compilations of every kernel.
+#define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma,avx2")))
+#define AVX2 __attribute__((target("avx2,fma")))
+#define DEFINE_VARIANTS(RET, NAME, PARAMS, ARGS)            \
+    AVX512 static RET NAME##_avx512 PARAMS { return b_##NAME ARGS; } \
+    AVX2 static RET NAME##_avx2 PARAMS { return b_##NAME ARGS; }     \
+    static RET NAME##_base PARAMS { return b_##NAME ARGS; }
+
+DEFINE_VARIANTS(void, exp, (const float *x, float *y, long n), (x, y, n))
+DEFINE_VARIANTS(void, gelu, (const float *x, float *y, long n), (x, y, n))
+DEFINE_VARIANTS(void, gelu_backward, (const float *x, const float *g, float *dx, long n), (x, g, dx, n))
+DEFINE_VARIANTS(void, tanh, (const float *x, float *y, long n), (x, y, n))
+DEFINE_VARIANTS(float, sum, (const float *x, long n), (x, n))
+DEFINE_VARIANTS(float, dot, (const float *a, const float *b, long n), (a, b, n))
+DEFINE_VARIANTS(float, max, (const float *x, long n), (x, n))
+DEFINE_VARIANTS(float, exp_shift_sum, (float *x, long n, float shift), (x, n, shift))
+
+static int isa = -1;  // 2 = AVX-512, 1 = AVX2, 0 = baseline; benign race: every thread computes the same
+
+static int choose(void) {
+    if (isa < 0) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) isa = 2;
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa = 1;
+        else isa = 0;
+    }
+    return isa;
+}
+
+#define DISPATCH(NAME, ARGS) \
+    switch (choose()) { case 2: return NAME##_avx512 ARGS; case 1: return NAME##_avx2 ARGS; default: return NAME##_base ARGS; }
+
+void flava_exp(const float *x, float *y, long n) { DISPATCH(exp, (x, y, n)) }
+void flava_gelu(const float *x, float *y, long n) { DISPATCH(gelu, (x, y, n)) }
+void flava_gelu_backward(const float *x, const float *g, float *dx, long n) { DISPATCH(gelu_backward, (x, g, dx, n)) }
+void flava_tanh(const float *x, float *y, long n) { DISPATCH(tanh, (x, y, n)) }
+float flava_sum(const float *x, long n) { DISPATCH(sum, (x, n)) }
+float flava_dot(const float *a, const float *b, long n) { DISPATCH(dot, (a, b, n)) }
+float flava_max(const float *x, long n) { DISPATCH(max, (x, n)) }
+float flava_exp_shift_sum(float *x, long n, float shift) { DISPATCH(exp_shift_sum, (x, n, shift)) }
+const char *flava_kernels_isa(void) { int i = choose(); return i == 2 ? "avx512" : (i == 1 ? "avx2" : "baseline"); }
