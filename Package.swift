@@ -44,6 +44,7 @@ let package = Package(
         .testTarget(name: "FlavaAutogradTests", dependencies: ["FlavaAutograd", "TestSupport"]),
         .testTarget(name: "FlavaNNTests", dependencies: ["FlavaNN", "TestSupport"]),
         .testTarget(name: "FlavaTrainingTests", dependencies: ["FlavaTraining", "TestSupport"]),
+        .testTarget(name: "FlavaModelTests", dependencies: ["FlavaModel", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -27,7 +27,7 @@ public final class Variable: CustomStringConvertible {
     /// Accumulated gradient (leaves keep it across `backward` calls, for gradient accumulation).
     public var grad: Tensor?
     /// Whether gradients flow to (or through) this variable.
-    public let requiresGrad: Bool
+    public private(set) var requiresGrad: Bool
     /// The op that produced this variable, nil for leaves and for values made without recording.
     public private(set) var node: Node?
 
@@ -48,6 +48,19 @@ public final class Variable: CustomStringConvertible {
 
     /// Drops the gradient.
     public func zeroGrad() { grad = nil }
+
+    /// Stops gradients at this leaf (a frozen parameter, like HF's requires_grad = False).
+    public func freeze() {
+        precondition(node == nil, "only leaves can be frozen")
+        requiresGrad = false
+        grad = nil
+    }
+
+    /// Lets gradients reach this leaf again.
+    public func unfreeze() {
+        precondition(node == nil, "only leaves can be unfrozen")
+        requiresGrad = true
+    }
 
     /// Builds the result of an op: recorded (with `backward`) when grad mode is on and any input needs a
     /// gradient; a plain constant otherwise, so inference keeps no activations.

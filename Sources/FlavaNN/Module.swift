@@ -149,23 +149,31 @@ public final class OptionalChild<M: Module>: ModuleSlot {
     }
 }
 
-/// A list of child modules stored as key.0, key.1, … (nn.ModuleList).
+/// A list of child modules stored as key.0, key.1, … (nn.ModuleList), or with a custom numbering such as
+/// `@ChildList("group.block_", first: 1, dotted: false)` for key group.block_1, group.block_2, … (the named
+/// entries of an nn.Sequential).
 @propertyWrapper
 public final class ChildList<M: Module>: ModuleSlot {
     public let key: String
+    public let first: Int
+    public let dotted: Bool
     public var wrappedValue: [M] = []
 
-    public init(_ key: String) { self.key = key }
+    public init(_ key: String, first: Int = 0, dotted: Bool = true) {
+        self.key = key; self.first = first; self.dotted = dotted
+    }
+
+    func entryKey(_ i: Int) -> String { dotted ? "\(key).\(i + first)" : "\(key)\(i + first)" }
 
     public func collectParameters(prefix: String, into out: inout [(key: String, variable: Variable)]) {
-        for (i, m) in wrappedValue.enumerated() { out += m.namedParameters(prefix: join(prefix, "\(key).\(i)")) }
+        for (i, m) in wrappedValue.enumerated() { out += m.namedParameters(prefix: join(prefix, entryKey(i))) }
     }
     public func collectModules(prefix: String, into out: inout [(key: String, module: Module)]) {
-        for (i, m) in wrappedValue.enumerated() { out += m.namedModules(prefix: join(prefix, "\(key).\(i)")) }
+        for (i, m) in wrappedValue.enumerated() { out += m.namedModules(prefix: join(prefix, entryKey(i))) }
     }
     public func collectAliases(prefix: String, into out: inout [String: String]) {
         for (i, m) in wrappedValue.enumerated() {
-            m.parameterAliases(prefix: join(prefix, "\(key).\(i)")).forEach { out[$0.key] = $0.value }
+            m.parameterAliases(prefix: join(prefix, entryKey(i))).forEach { out[$0.key] = $0.value }
         }
     }
 }

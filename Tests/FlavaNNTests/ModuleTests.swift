@@ -104,3 +104,11 @@ private final class Toy: Module {
     try b.load(from: try SafeTensorsFile(path: path))
     for (x, y) in zip(a.stateDict(), b.stateDict()) { #expect(x.key == y.key && x.value.array == y.value.array) }
 }
+
+@Test func closenessReportCatchesDifferences() {
+    let a = Tensor(shape: [3], [1, 2, 3])
+    #expect(closenessReport(a, a, atol: 0, rtol: 0) == nil)
+    #expect(closenessReport(a, Tensor(shape: [3], [1, 2, 3.01]), atol: 1e-4, rtol: 1e-4) != nil)
+    #expect(closenessReport(a, Tensor(shape: [3], [1, 2, .nan]), atol: 1, rtol: 1) != nil)
+    #expect(closenessReport(a, Tensor(shape: [1, 3], [1, 2, 3]), atol: 1, rtol: 1) != nil)
+}
