@@ -10,13 +10,19 @@ public struct Initializer {
     /// The generator all draws come from, so a model is reproducible from a seed.
     public var generator: SeededGenerator
 
-    public init(range: Float = 0.02, seed: UInt64 = 0) {
+    /// How weights are filled.
+    public enum Mode: Sendable { case random, zeros }
+    /// `.zeros` skips sampling: for modules whose every weight is about to be loaded from a checkpoint.
+    public var mode: Mode
+
+    public init(range: Float = 0.02, seed: UInt64 = 0, mode: Mode = .random) {
         self.range = range
+        self.mode = mode
         generator = SeededGenerator(seed: seed)
     }
 
-    /// N(0, range) values.
+    /// N(0, range) values (zeros in `.zeros` mode).
     public mutating func normal(_ shape: [Int]) -> Tensor {
-        Tensor.randomNormal(shape, std: range, using: &generator)
+        mode == .zeros ? Tensor.zeros(shape) : Tensor.randomNormal(shape, std: range, using: &generator)
     }
 }
