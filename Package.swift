@@ -25,12 +25,14 @@ let package = Package(
         .target(name: "FlavaAutograd", dependencies: ["FlavaTensor"]),
         // Modules with Hugging Face keys, state dicts, safetensors and torch .bin IO.
         .target(name: "FlavaNN", dependencies: ["FlavaAutograd"]),
+        // Inputs: tokenizer, image decoding and resampling, masking, datasets.
+        .target(name: "FlavaData", dependencies: ["FlavaTensor", "CJPEG", "CPNG"]),
         // The FLAVA model: one Hugging Face class per file.
         .target(name: "FlavaModel", dependencies: ["FlavaNN"]),
         // Optimizer, schedules, clipping, gradient accumulation.
         .target(name: "FlavaTraining", dependencies: ["FlavaNN"]),
         // Umbrella library re-exporting everything users need.
-        .target(name: "FlavaKit", dependencies: ["FlavaTensor", "FlavaAutograd", "FlavaNN", "FlavaModel", "FlavaTraining"]),
+        .target(name: "FlavaKit", dependencies: ["FlavaTensor", "FlavaAutograd", "FlavaNN", "FlavaModel", "FlavaData", "FlavaTraining"]),
 
         .executableTarget(name: "flava", dependencies: [
             "FlavaKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -45,6 +47,7 @@ let package = Package(
         .testTarget(name: "FlavaNNTests", dependencies: ["FlavaNN", "TestSupport"]),
         .testTarget(name: "FlavaTrainingTests", dependencies: ["FlavaTraining", "TestSupport"]),
         .testTarget(name: "FlavaModelTests", dependencies: ["FlavaModel", "TestSupport"]),
+        .testTarget(name: "FlavaDataTests", dependencies: ["FlavaData", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -3,3 +3,4 @@
 @_exported import FlavaNN
 @_exported import FlavaTraining
 @_exported import FlavaModel
+@_exported import FlavaData

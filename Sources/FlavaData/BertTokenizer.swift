@@ -1,0 +1,291 @@
+// BERT's WordPiece tokenizer as Hugging Face's BertTokenizer does it (FLAVA uses the bert-base-uncased
+// vocabulary): text clean-up, CJK characters as words, lower-casing and accent stripping (NFD, drop Mn),
+// punctuation splitting, then greedy longest-match-first WordPiece with "##" continuations and the
+// 100-character rule. Special tokens, sentence pairs with token types, truncation, padding, attention masks,
+// decoding.
+import Foundation
+
+/// A tokenizer input or vocabulary that cannot be used, in one line.
+public struct TokenizerError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The ids and masks of one encoded text (or pair).
+public struct Encoding: Sendable, Equatable {
+    public var tokens: [String]
+    public var ids: [Int]
+    public var attentionMask: [Int]
+    public var tokenTypeIds: [Int]
+    /// Word index of each token (nil for special and padding tokens), for whole-word masking.
+    public var wordIds: [Int?]
+}
+
+/// BertTokenizer.
+public final class BertTokenizer: @unchecked Sendable {
+    public let vocab: [String: Int]
+    public let idToToken: [String]
+    public let doLowerCase: Bool
+    public let stripAccents: Bool
+    public let tokenizeChineseChars: Bool
+    public let maxInputCharsPerWord = 100
+    public let unkToken: String, clsToken: String, sepToken: String, padToken: String, maskToken: String
+    public let unkId: Int, clsId: Int, sepId: Int, padId: Int, maskId: Int
+
+    /// Loads `vocab.txt` (one token a line, id = line number) and, beside it, `tokenizer_config.json` if present
+    /// (do_lower_case, strip_accents, tokenize_chinese_chars, special tokens).
+    public convenience init(vocabFile: String) throws {
+        guard let data = FileManager.default.contents(atPath: vocabFile) else {
+            throw TokenizerError("\(vocabFile): cannot read vocabulary file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw TokenizerError("\(vocabFile): vocabulary is not UTF-8") }
+        var tokens = text.components(separatedBy: "\n")
+        if tokens.last == "" { tokens.removeLast() }
+        tokens = tokens.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
+        var options: [String: Any] = [:]
+        let cfg = URL(fileURLWithPath: vocabFile).deletingLastPathComponent().appendingPathComponent("tokenizer_config.json")
+        if let d = FileManager.default.contents(atPath: cfg.path) {
+            guard let o = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any] else {
+                throw TokenizerError("\(cfg.path): not a JSON object")
+            }
+            options = o
+        }
+        func special(_ k: String, _ d: String) -> String {
+            if let s = options[k] as? String { return s }
+            if let o = options[k] as? [String: Any], let s = o["content"] as? String { return s }
+            return d
+        }
+        let lower = options["do_lower_case"] as? Bool ?? true
+        try self.init(tokens: tokens, doLowerCase: lower,
+                      stripAccents: options["strip_accents"] as? Bool ?? lower,
+                      tokenizeChineseChars: options["tokenize_chinese_chars"] as? Bool ?? true,
+                      unk: special("unk_token", "[UNK]"), cls: special("cls_token", "[CLS]"), sep: special("sep_token", "[SEP]"),
+                      pad: special("pad_token", "[PAD]"), mask: special("mask_token", "[MASK]"), source: vocabFile)
+    }
+
+    /// A tokenizer over an in-memory vocabulary (token i has id i).
+    public init(tokens: [String], doLowerCase: Bool = true, stripAccents: Bool? = nil, tokenizeChineseChars: Bool = true,
+                unk: String = "[UNK]", cls: String = "[CLS]", sep: String = "[SEP]", pad: String = "[PAD]",
+                mask: String = "[MASK]", source: String = "vocabulary") throws {
+        var v: [String: Int] = [:]
+        for (i, t) in tokens.enumerated() where v[t] == nil { v[t] = i }
+        vocab = v
+        idToToken = tokens
+        self.doLowerCase = doLowerCase
+        self.stripAccents = stripAccents ?? doLowerCase
+        self.tokenizeChineseChars = tokenizeChineseChars
+        unkToken = unk; clsToken = cls; sepToken = sep; padToken = pad; maskToken = mask
+        func id(_ t: String) throws -> Int {
+            guard let i = v[t] else { throw TokenizerError("\(source): vocabulary has no \(t) token") }
+            return i
+        }
+        unkId = try id(unk); clsId = try id(cls); sepId = try id(sep); padId = try id(pad); maskId = try id(mask)
+    }
+
+    /// Vocabulary size.
+    public var count: Int { idToToken.count }
+
+    /// Ids that are never masked or predicted.
+    public var specialIds: Set<Int> { [clsId, sepId, padId, maskId, unkId] }
+
+    // MARK: basic tokenization
+
+    @inline(__always) static func isWhitespace(_ u: Unicode.Scalar) -> Bool {
+        if u == " " || u == "\t" || u == "\n" || u == "\r" { return true }
+        return u.properties.generalCategory == .spaceSeparator
+    }
+
+    @inline(__always) static func isControl(_ u: Unicode.Scalar) -> Bool {
+        if u == "\t" || u == "\n" || u == "\r" { return false }
+        switch u.properties.generalCategory {
+        case .control, .format, .surrogate, .privateUse, .unassigned: return true
+        default: return false
+        }
+    }
+
+    @inline(__always) static func isPunctuation(_ u: Unicode.Scalar) -> Bool {
+        let c = u.value
+        if (33...47).contains(c) || (58...64).contains(c) || (91...96).contains(c) || (123...126).contains(c) { return true }
+        switch u.properties.generalCategory {
+        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
+             .finalPunctuation, .otherPunctuation: return true
+        default: return false
+        }
+    }
+
+    @inline(__always) static func isChineseChar(_ u: Unicode.Scalar) -> Bool {
+        let c = u.value
+        return (0x4E00...0x9FFF).contains(c) || (0x3400...0x4DBF).contains(c) || (0x20000...0x2A6DF).contains(c)
+            || (0x2A700...0x2B73F).contains(c) || (0x2B740...0x2B81F).contains(c) || (0x2B820...0x2CEAF).contains(c)
+            || (0xF900...0xFAFF).contains(c) || (0x2F800...0x2FA1F).contains(c)
+    }
+
+    /// Splits text into basic tokens (words and punctuation marks), normalized as the model's vocabulary expects.
+    public func basicTokenize(_ text: String) -> [String] {
+        // Clean: drop NUL, U+FFFD and control characters; map whitespace to a space; pad CJK characters.
+        var cleaned = String.UnicodeScalarView()
+        for u in text.unicodeScalars {
+            if u.value == 0 || u.value == 0xFFFD || BertTokenizer.isControl(u) { continue }
+            if BertTokenizer.isWhitespace(u) { cleaned.append(" "); continue }
+            if tokenizeChineseChars && BertTokenizer.isChineseChar(u) {
+                cleaned.append(" "); cleaned.append(u); cleaned.append(" ")
+            } else { cleaned.append(u) }
+        }
+        var out: [String] = []
+        for word in String(cleaned).split(separator: " ", omittingEmptySubsequences: true) {
+            var w = String(word)
+            if doLowerCase { w = pythonLower(w) }
+            if stripAccents { w = BertTokenizer.stripAccentMarks(w) }
+            // Split on punctuation: every punctuation mark is its own token.
+            var current = String.UnicodeScalarView()
+            for u in w.unicodeScalars {
+                if BertTokenizer.isPunctuation(u) {
+                    if !current.isEmpty { out.append(String(current)); current = String.UnicodeScalarView() }
+                    out.append(String(u))
+                } else { current.append(u) }
+            }
+            if !current.isEmpty { out.append(String(current)) }
+        }
+        return out
+    }
+
+    /// Python's str.lower() for a word (ASCII fast path; full Unicode mapping otherwise).
+    func pythonLower(_ w: String) -> String {
+        if w.utf8.allSatisfy({ $0 < 0x80 }) {
+            return String(decoding: w.utf8.map { ($0 >= 65 && $0 <= 90) ? $0 + 32 : $0 }, as: UTF8.self)
+        }
+        var out = String.UnicodeScalarView()
+        let scalars = Array(w.unicodeScalars)
+        for (i, u) in scalars.enumerated() {
+            // Final sigma: Σ at the end of a word (preceded by a letter) lowers to ς, as Python does.
+            if u == "\u{03A3}" {
+                let before = i > 0 && scalars[i - 1].properties.isCased
+                let after = i + 1 < scalars.count && scalars[i + 1].properties.isCased
+                out.append(before && !after ? "\u{03C2}" : "\u{03C3}")
+                continue
+            }
+            out.append(contentsOf: u.properties.lowercaseMapping.unicodeScalars)
+        }
+        return String(out)
+    }
+
+    /// NFD, then drop nonspacing marks (Mn).
+    static func stripAccentMarks(_ w: String) -> String {
+        if w.utf8.allSatisfy({ $0 < 0x80 }) { return w }
+        var out = String.UnicodeScalarView()
+        for u in w.decomposedStringWithCanonicalMapping.unicodeScalars where u.properties.generalCategory != .nonspacingMark {
+            out.append(u)
+        }
+        return String(out)
+    }
+
+    // MARK: WordPiece
+
+    /// Greedy longest-match-first WordPiece of one basic token; [UNK] if it is over 100 characters or any
+    /// part of it has no match.
+    public func wordPiece(_ token: String) -> [String] {
+        let chars = Array(token.unicodeScalars)
+        if chars.count > maxInputCharsPerWord { return [unkToken] }
+        if vocab[token] != nil { return [token] }
+        var pieces: [String] = []
+        var start = 0
+        while start < chars.count {
+            var end = chars.count
+            var found: String? = nil
+            while start < end {
+                var s = String(String.UnicodeScalarView(chars[start..<end]))
+                if start > 0 { s = "##" + s }
+                if vocab[s] != nil { found = s; break }
+                end -= 1
+            }
+            guard let piece = found else { return [unkToken] }
+            pieces.append(piece)
+            start = end
+        }
+        return pieces
+    }
+
+    /// Tokens of a text, without special tokens.
+    public func tokenize(_ text: String) -> [String] { tokenizeWithWords(text).map(\.0) }
+
+    /// Tokens with the index of the basic word each came from.
+    func tokenizeWithWords(_ text: String) -> [(String, Int)] {
+        var out: [(String, Int)] = []
+        for (w, word) in basicTokenize(text).enumerated() { for p in wordPiece(word) { out.append((p, w)) } }
+        return out
+    }
+
+    /// Ids of tokens ([UNK] for unknown tokens).
+    public func convertToIds(_ tokens: [String]) -> [Int] { tokens.map { vocab[$0] ?? unkId } }
+
+    // MARK: encoding
+
+    /// [CLS] text [SEP] (pair [SEP]) with token types 0 (1 for the pair), truncated to `maxLength`
+    /// (longest-first for pairs, as HF) and, with `padToMaxLength`, padded with [PAD] to `maxLength`.
+    public func encode(_ text: String, pair: String? = nil, maxLength: Int? = nil, padToMaxLength: Bool = false) -> Encoding {
+        var a = tokenizeWithWords(text)
+        var b = pair.map { tokenizeWithWords($0) }
+        if let maxLength {
+            let special = b == nil ? 2 : 3
+            let budget = max(0, maxLength - special)
+            if b == nil { if a.count > budget { a.removeLast(a.count - budget) } }
+            else {
+                while a.count + b!.count > budget {
+                    if a.count > b!.count { a.removeLast() } else if !b!.isEmpty { b!.removeLast() } else { a.removeLast() }
+                }
+            }
+        }
+        var tokens = [clsToken] + a.map(\.0) + [sepToken]
+        var types = [Int](repeating: 0, count: tokens.count)
+        var words: [Int?] = [nil] + a.map { Optional($0.1) } + [nil]
+        if let b {
+            let offset = (a.last?.1 ?? -1) + 1
+            tokens += b.map(\.0) + [sepToken]
+            types += [Int](repeating: 1, count: b.count + 1)
+            words += b.map { Optional($0.1 + offset) } + [nil]
+        }
+        var mask = [Int](repeating: 1, count: tokens.count)
+        if let maxLength, padToMaxLength, tokens.count < maxLength {
+            let n = maxLength - tokens.count
+            tokens += [String](repeating: padToken, count: n)
+            types += [Int](repeating: 0, count: n)
+            mask += [Int](repeating: 0, count: n)
+            words += [Int?](repeating: nil, count: n)
+        }
+        return Encoding(tokens: tokens, ids: convertToIds(tokens), attentionMask: mask, tokenTypeIds: types, wordIds: words)
+    }
+
+    /// Encodes a batch, padded to the longest (or to `maxLength` with `padToMaxLength`): ids, attention mask
+    /// and token types as [B, L] integer tensors' values.
+    public func encodeBatch(_ texts: [String], maxLength: Int? = nil, padToMaxLength: Bool = false) -> [Encoding] {
+        var encs = texts.map { encode($0, maxLength: maxLength, padToMaxLength: padToMaxLength) }
+        let longest = encs.map(\.ids.count).max() ?? 0
+        for i in encs.indices where encs[i].ids.count < longest {
+            let n = longest - encs[i].ids.count
+            encs[i].tokens += [String](repeating: padToken, count: n)
+            encs[i].ids += [Int](repeating: padId, count: n)
+            encs[i].attentionMask += [Int](repeating: 0, count: n)
+            encs[i].tokenTypeIds += [Int](repeating: 0, count: n)
+            encs[i].wordIds += [Int?](repeating: nil, count: n)
+        }
+        return encs
+    }
+
+    /// Text from ids: special tokens dropped (optionally), "##" pieces joined to the previous token, and
+    /// spaces before punctuation cleaned up as HF's `clean_up_tokenization_spaces`.
+    public func decode(_ ids: [Int], skipSpecialTokens: Bool = true) -> String {
+        var out = ""
+        for id in ids {
+            guard id >= 0 && id < idToToken.count else { continue }
+            if skipSpecialTokens && [clsId, sepId, padId].contains(id) { continue }
+            let t = idToToken[id]
+            if t.hasPrefix("##") { out += t.dropFirst(2) } else { out += (out.isEmpty ? "" : " ") + t }
+        }
+        for (a, b) in [(" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
+                       (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")] {
+            out = out.replacingOccurrences(of: a, with: b)
+        }
+        return out
+    }
+}
