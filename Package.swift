@@ -25,8 +25,11 @@ let package = Package(
         .target(name: "FlavaAutograd", dependencies: ["FlavaTensor"]),
         // Modules with Hugging Face keys, state dicts, safetensors and torch .bin IO.
         .target(name: "FlavaNN", dependencies: ["FlavaAutograd"]),
+        // JPEG/PNG decoding wrappers that keep libjpeg/libpng's longjmp error handling inside C.
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"],
+                linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         // Inputs: tokenizer, image decoding and resampling, masking, datasets.
-        .target(name: "FlavaData", dependencies: ["FlavaTensor", "CJPEG", "CPNG"]),
+        .target(name: "FlavaData", dependencies: ["FlavaTensor", "CImageCodecs"]),
         // The FLAVA model: one Hugging Face class per file.
         .target(name: "FlavaModel", dependencies: ["FlavaNN"]),
         // Optimizer, schedules, clipping, gradient accumulation.
