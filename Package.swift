@@ -32,10 +32,12 @@ let package = Package(
         .target(name: "FlavaData", dependencies: ["FlavaTensor", "CImageCodecs"]),
         // The FLAVA model: one Hugging Face class per file.
         .target(name: "FlavaModel", dependencies: ["FlavaNN"]),
+        // Inference pipelines, zero-shot evaluation, metrics, fine-tuning tasks.
+        .target(name: "FlavaEval", dependencies: ["FlavaModel", "FlavaData"]),
         // Optimizer, schedules, clipping, gradient accumulation.
         .target(name: "FlavaTraining", dependencies: ["FlavaNN"]),
         // Umbrella library re-exporting everything users need.
-        .target(name: "FlavaKit", dependencies: ["FlavaTensor", "FlavaAutograd", "FlavaNN", "FlavaModel", "FlavaData", "FlavaTraining"]),
+        .target(name: "FlavaKit", dependencies: ["FlavaTensor", "FlavaAutograd", "FlavaNN", "FlavaModel", "FlavaData", "FlavaEval", "FlavaTraining"]),
 
         .executableTarget(name: "flava", dependencies: [
             "FlavaKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -51,6 +53,8 @@ let package = Package(
         .testTarget(name: "FlavaTrainingTests", dependencies: ["FlavaTraining", "TestSupport"]),
         .testTarget(name: "FlavaModelTests", dependencies: ["FlavaModel", "TestSupport"]),
         .testTarget(name: "FlavaDataTests", dependencies: ["FlavaData", "TestSupport"]),
+        .testTarget(name: "FlavaEvalTests", dependencies: ["FlavaEval", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -4,3 +4,4 @@
 @_exported import FlavaTraining
 @_exported import FlavaModel
 @_exported import FlavaData
+@_exported import FlavaEval

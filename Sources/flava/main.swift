@@ -1,14 +1,25 @@
-// flava: the command-line tool. One file per subcommand; this file only wires them together.
+// flava: the command-line tool. One file per subcommand; this file only wires them together and turns every
+// error into one line on standard error with a non-zero exit status.
 import ArgumentParser
+import Foundation
 import FlavaKit
 
 struct Flava: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flava",
         abstract: "FLAVA for Swift: one model for vision, language and vision-and-language, on the CPU.",
-        discussion: "Run 'flava help <command>' for each command's options.",
-        subcommands: [Inspect.self])
+        discussion: "Run 'flava help <command>' or 'flava <command> --help' for each command's options.",
+        subcommands: [Embed.self, Inspect.self])
 }
 
 BLASRuntime.ensureFastKernels()
-Flava.main()
+do {
+    var command = try Flava.parseAsRoot()
+    try command.run()
+} catch {
+    let code = Flava.exitCode(for: error)
+    if code == .success { Flava.exit(withError: error) }   // --help, --version
+    let message = Flava.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+    FileHandle.standardError.write("error: \(message)\n".data(using: .utf8)!)
+    exit(code.rawValue == 0 ? 1 : code.rawValue)
+}

@@ -34,3 +34,24 @@ public func closenessReport(_ a: Tensor, _ b: Tensor, atol: Float, rtol: Float, 
     let worst = bad.sorted { $0.3 > $1.3 }.prefix(5).map { "[\($0.0)] got \($0.1) want \($0.2)" }
     return "\(name): \(bad.count)/\(a.count) elements off, max |diff| \(maxDiff); worst: \(worst.joined(separator: ", "))"
 }
+
+/// Runs the release `flava` binary (built by `swift build -c release` before the tests) and returns its exit
+/// status, standard output and standard error.
+public func runFlava(_ args: [String], input: String? = nil) throws -> (status: Int32, out: String, err: String) {
+    let exe = TestPaths.packageRoot.appendingPathComponent(".build/release/flava")
+    let p = Process()
+    p.executableURL = exe
+    p.arguments = args
+    p.currentDirectoryURL = TestPaths.packageRoot
+    var env = ProcessInfo.processInfo.environment
+    env["FLAVA_NO_PROGRESS"] = "1"
+    p.environment = env
+    let out = Pipe(), err = Pipe(), inp = Pipe()
+    p.standardOutput = out; p.standardError = err; p.standardInput = inp
+    try p.run()
+    if let input { inp.fileHandleForWriting.write(input.data(using: .utf8)!) }
+    try? inp.fileHandleForWriting.close()
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}

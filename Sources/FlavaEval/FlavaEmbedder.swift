@@ -1,0 +1,124 @@
+// The inference pipeline behind `flava embed` and everything built on it (classification, retrieval, matching):
+// a model folder's FlavaModel, tokenizer and image processor; batched, no-grad, L2-normalized embeddings.
+import Foundation
+import FlavaTensor
+import FlavaAutograd
+import FlavaNN
+import FlavaModel
+import FlavaData
+
+/// A FLAVA model folder ready for inference.
+public final class FlavaEmbedder {
+    public let model: FlavaModel
+    public let tokenizer: BertTokenizer?
+    public let processor: FlavaImageProcessor
+    public let directory: String
+
+    /// Loads config.json, the weights (any layout), vocab.txt (if present) and preprocessor_config.json
+    /// (or the FLAVA defaults at the model's image size).
+    public init(directory: String) throws {
+        self.directory = directory
+        model = try FlavaCheckpoint.loadModel(directory)
+        let vocab = URL(fileURLWithPath: directory).appendingPathComponent("vocab.txt").path
+        tokenizer = FileManager.default.fileExists(atPath: vocab) ? try BertTokenizer(vocabFile: vocab) : nil
+        processor = FlavaImageProcessor(try FlavaImageProcessorConfig.load(modelDirectory: directory,
+                                                                            imageSize: model.config.imageConfig.imageSize))
+    }
+
+    /// Wraps an already-built model.
+    public init(model: FlavaModel, tokenizer: BertTokenizer?, processor: FlavaImageProcessor? = nil) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.processor = processor ?? FlavaImageProcessor(FlavaImageProcessorConfig(imageSize: model.config.imageConfig.imageSize))
+        directory = ""
+    }
+
+    /// The longest text the model takes (its position table).
+    public var maxPositions: Int { model.config.textConfig.maxPositionEmbeddings }
+
+    /// Tokenized texts padded to a common length: ids and mask [N, L].
+    public struct TextBatch { public let ids: IntTensor; public let mask: IntTensor }
+
+    /// Tokenizes `texts` with [CLS] … [SEP], truncated to `maxLength` (capped at the model's positions),
+    /// padded to the longest (or to `padTo`).
+    public func tokenize(_ texts: [String], maxLength: Int = 77, padTo: Int? = nil) throws -> TextBatch {
+        guard let tok = tokenizer else { throw TokenizerError("\(directory): no vocab.txt in the model folder, cannot encode text") }
+        let limit = min(maxLength, maxPositions)
+        let encs = texts.map { tok.encode($0, maxLength: limit) }
+        let l = max(padTo ?? 0, encs.map(\.ids.count).max() ?? 0)
+        var ids: [Int] = [], mask: [Int] = []
+        for e in encs {
+            let pad = l - e.ids.count
+            ids += e.ids + Array(repeating: tok.padId, count: pad)
+            mask += e.attentionMask + Array(repeating: 0, count: pad)
+        }
+        return TextBatch(ids: IntTensor(shape: [texts.count, l], ids), mask: IntTensor(shape: [texts.count, l], mask))
+    }
+
+    /// pixel_values [N, 3, S, S] for decoded images.
+    public func pixelValues(_ images: [RGBImage]) -> Tensor {
+        let ts = images.map { processor.pixelValues($0) }
+        let s = processor.config.cropSize
+        return ShapeKernel.concat(ts.map { $0.reshaped([1, 3, s, s]) }, axis: 0)
+    }
+
+    /// Rows [start, end) of a [N, ...] integer tensor.
+    static func rows(_ t: IntTensor, _ r: Range<Int>) -> IntTensor {
+        let per = t.count / max(t.shape[0], 1)
+        return IntTensor(shape: [r.count] + t.shape.dropFirst(), Array(t.values[(r.lowerBound * per)..<(r.upperBound * per)]))
+    }
+
+    /// L2-normalized projected [CLS] image embeddings [N, P], batch by batch; `progress(done)` after each.
+    public func imageEmbeddings(_ pixels: Tensor, batchSize: Int = 8, progress: ((Int) -> Void)? = nil) -> Tensor {
+        let n = pixels.shape[0]
+        var parts: [Tensor] = []
+        for start in stride(from: 0, to: n, by: batchSize) {
+            let r = start..<min(n, start + batchSize)
+            let batch = ShapeKernel.slice(pixels, axis: 0, start: r.lowerBound, end: r.upperBound)
+            parts.append(withNoGrad { model.imageEmbedding(Variable(batch)).value })
+            progress?(r.upperBound)
+        }
+        return parts.isEmpty ? Tensor.zeros([0, model.config.projectionDim]) : ShapeKernel.concat(parts, axis: 0)
+    }
+
+    /// L2-normalized projected [CLS] text embeddings [N, P].
+    public func textEmbeddings(_ batch: TextBatch, batchSize: Int = 32, progress: ((Int) -> Void)? = nil) -> Tensor {
+        let n = batch.ids.shape[0]
+        var parts: [Tensor] = []
+        for start in stride(from: 0, to: n, by: batchSize) {
+            let r = start..<min(n, start + batchSize)
+            parts.append(withNoGrad { model.textEmbedding(FlavaEmbedder.rows(batch.ids, r), attentionMask: FlavaEmbedder.rows(batch.mask, r)).value })
+            progress?(r.upperBound)
+        }
+        return parts.isEmpty ? Tensor.zeros([0, model.config.projectionDim]) : ShapeKernel.concat(parts, axis: 0)
+    }
+
+    /// Final-LayerNorm hidden states of images [N, 1+patches, H], texts [N, L, H] and, for pairs, the
+    /// multimodal encoder [N, 1+1+patches+L, H].
+    public func hiddenStates(pixels: Tensor?, text: TextBatch?, pairs: Bool, batchSize: Int = 8,
+                             progress: ((Int) -> Void)? = nil) -> (image: Tensor?, text: Tensor?, multimodal: Tensor?) {
+        var img: [Tensor] = [], txt: [Tensor] = [], mm: [Tensor] = []
+        let n = max(pixels?.shape[0] ?? 0, text?.ids.shape[0] ?? 0)
+        for start in stride(from: 0, to: n, by: batchSize) {
+            let r = start..<min(n, start + batchSize)
+            withNoGrad {
+                var pv: Variable? = nil
+                if let p = pixels, r.lowerBound < p.shape[0] {
+                    pv = Variable(ShapeKernel.slice(p, axis: 0, start: r.lowerBound, end: min(r.upperBound, p.shape[0])))
+                }
+                var ids: IntTensor? = nil, mask: IntTensor? = nil
+                if let t = text, r.lowerBound < t.ids.shape[0] {
+                    let rr = r.lowerBound..<min(r.upperBound, t.ids.shape[0])
+                    ids = FlavaEmbedder.rows(t.ids, rr); mask = FlavaEmbedder.rows(t.mask, rr)
+                }
+                let out = model(pixelValues: pv, inputIds: ids, attentionMask: mask, skipMultimodalEncoder: !pairs)
+                if let e = out.imageEmbeddings { img.append(e.value) }
+                if let e = out.textEmbeddings { txt.append(e.value) }
+                if let e = out.multimodalEmbeddings { mm.append(e.value) }
+            }
+            progress?(r.upperBound)
+        }
+        return (img.isEmpty ? nil : ShapeKernel.concat(img, axis: 0), txt.isEmpty ? nil : ShapeKernel.concat(txt, axis: 0),
+                mm.isEmpty ? nil : ShapeKernel.concat(mm, axis: 0))
+    }
+}
