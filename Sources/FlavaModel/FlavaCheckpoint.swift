@@ -142,8 +142,6 @@ public enum FlavaCheckpoint {
     public static func saveCodebook(_ cb: FlavaImageCodebook, to dir: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try cb.saveSafeTensors(to: URL(fileURLWithPath: dir).appendingPathComponent("model.safetensors").path)
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try enc.encode(cb.config).write(to: URL(fileURLWithPath: dir).appendingPathComponent("config.json"), options: .atomic)
+        try ConfigJSON.write(cb.config, to: URL(fileURLWithPath: dir).appendingPathComponent("config.json").path)
     }
 }

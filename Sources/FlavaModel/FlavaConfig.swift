@@ -282,11 +282,7 @@ public struct FlavaConfig: Codable, Sendable, Equatable {
     }
 
     /// Writes `config.json` (pretty-printed, keys sorted) atomically.
-    public func save(_ path: String) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try enc.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
-    }
+    public func save(_ path: String) throws { try ConfigJSON.write(self, to: path) }
 }
 
 /// A config file that cannot be used, in one line.
@@ -328,5 +324,30 @@ public enum JSONValue: Codable, Sendable, Equatable {
         case .array(let a): try c.encode(a)
         case .object(let o): try c.encode(o)
         }
+    }
+}
+
+/// Writing Hugging Face config files. transformers validates float fields strictly (`mim_weight: 1` is
+/// refused, `1.0` accepted) while JSONEncoder writes an integral Double as `1`; the float fields are known by
+/// name, so their integral values get their `.0` back.
+public enum ConfigJSON {
+    /// Every float-typed field of the FLAVA configs.
+    static let floatKeys = ["layer_norm_eps", "initializer_range", "initializer_factor", "logit_scale_init_value",
+                            "hidden_dropout_prob", "attention_probs_dropout_prob", "mim_weight", "mlm_weight",
+                            "global_contrastive_weight", "itm_weight", "mmm_image_weight", "mmm_text_weight"]
+
+    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        var text = String(decoding: try enc.encode(value), as: UTF8.self)
+        let pattern = "(\"(?:" + floatKeys.joined(separator: "|") + ")\"\\s*:\\s*)(-?\\d+)(\\s*[,\\n}])"
+        let re = try NSRegularExpression(pattern: pattern)
+        text = re.stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text), withTemplate: "$1$2.0$3")
+        return Data(text.utf8)
+    }
+
+    /// Writes atomically.
+    public static func write<T: Encodable>(_ value: T, to path: String) throws {
+        try encode(value).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 }

@@ -54,5 +54,47 @@ struct Inspect: ParsableCommand {
         for c in order { t.add([c, String(components[c]!.tensors), grouped(components[c]!.elements)]) }
         t.add(["total", String(source.keys.count), grouped(total)])
         print(t.render())
+        try compareWithModel(source)
+    }
+
+    /// For a model folder: what the model its config.json describes expects, against what the file holds.
+    func compareWithModel(_ source: TensorSource) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue,
+              FileManager.default.fileExists(atPath: path + "/config.json") else { return }
+        let (config, isCodebook) = try FlavaCheckpoint.config(in: path)
+        guard let layout = FlavaCheckpointLayout.detect(source.keys) else {
+            print("\nno FLAVA keys found (expected flava.*, image_model.* or blocks.*)")
+            return
+        }
+        var ini = Initializer(mode: .zeros)
+        let expected: [(key: String, variable: Variable)]
+        switch layout {
+        case .preTraining: expected = FlavaForPreTraining(config, init: &ini).namedParameters()
+        case .model: expected = FlavaModel(config, init: &ini).namedParameters()
+        case .codebook: expected = FlavaImageCodebook(config.imageCodebookConfig, init: &ini).namedParameters()
+        }
+        _ = isCodebook
+        let have = Set(source.keys)
+        var missing: [String] = [], mismatched: [String] = []
+        for (k, v) in expected {
+            guard let info = source.info(k) else {
+                if !(k.hasSuffix("decoder.bias") && have.contains(String(k.dropLast("decoder.bias".count)) + "bias")) { missing.append(k) }
+                continue
+            }
+            if info.shape != v.shape && !(info.shape.reduce(1, *) == 1 && v.value.count == 1) {
+                mismatched.append("\(k): file \(info.shape) vs model \(v.shape)")
+            }
+        }
+        let known = Set(expected.map(\.key))
+        let unexpected = source.keys.filter { k in
+            !known.contains(k) && !k.hasSuffix("position_ids") && !(k.hasSuffix("_head.bias") && known.contains(String(k.dropLast("bias".count)) + "decoder.bias"))
+        }
+        print("\nagainst \(layout.rawValue) of config.json: \(missing.isEmpty && unexpected.isEmpty && mismatched.isEmpty ? "every key present with its shape" : "differences below")")
+        for k in missing.prefix(20) { print("  missing     \(k)") }
+        for k in unexpected.prefix(20) { print("  unexpected  \(k)") }
+        for k in mismatched.prefix(20) { print("  mis-shaped  \(k)") }
+        let more = max(0, missing.count - 20) + max(0, unexpected.count - 20) + max(0, mismatched.count - 20)
+        if more > 0 { print("  … and \(more) more") }
     }
 }

@@ -96,6 +96,11 @@ private let microDir = TestPaths.fixtures.appendingPathComponent("flava_micro_bi
     #expect(c.textConfig.hiddenSize == 32 && c.textConfig.numAttentionHeads == 4 && c.textConfig.vocabSize == 30522)
     #expect(c.imageConfig.imageSize == 64 && c.imageConfig.patchSize == 16)
     #expect(c.projectionDim == 16 && c.multimodalConfig.numHiddenLayers == 6)
+    // Float fields keep a decimal point when written (transformers refuses `"mim_weight": 1`).
+    let text = String(decoding: try ConfigJSON.encode(c), as: UTF8.self)
+    #expect(text.contains("\"mim_weight\" : 1.0"), "\(text)")
+    #expect(text.contains("\"layer_norm_eps\" : 1e-12") || text.contains("\"layer_norm_eps\" : 1.0e-12"), "\(text)")
+    #expect(try JSONDecoder().decode(FlavaConfig.self, from: ConfigJSON.encode(c)) == c)
 }
 
 @Test func defaultConfigBuildsThePaperSizedModel() {

@@ -4,6 +4,7 @@ after one warm-up, peak RSS of the process). Prints one JSON object per measurem
 
   torch_bench.py gemm  [--m 1576] [--shapes 768x768,768x3072,3072x768] [--iterations 20]
   torch_bench.py layer --mode forward|backward [--batch 8] [--tokens 197] [--iterations 10]
+  torch_bench.py model --path image|text|multimodal [--batch 8] [--tokens 77] [--iterations 5]   (FlavaModel, FlavaConfig())
 
 The layer is Hugging Face's FlavaLayer (transformers.models.flava.modeling_flava) at FLAVA's full width.
 """
@@ -26,7 +27,8 @@ def peak_rss():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["gemm", "layer"])
+    ap.add_argument("what", choices=["gemm", "layer", "model"])
+    ap.add_argument("--path", default="image", choices=["image", "text", "multimodal"])
     ap.add_argument("--m", type=int, default=8 * 197)
     ap.add_argument("--shapes", default="768x768,768x3072,3072x768")
     ap.add_argument("--mode", default="forward", choices=["forward", "backward"])
@@ -47,6 +49,20 @@ def main():
             t = timed(lambda: torch.nn.functional.linear(x, w), a.iterations)
             print(json.dumps({"bench": "gemm", "peer": "pytorch", "m": a.m, "in": i, "out": o,
                               "gflops": 2 * a.m * i * o / t / 1e9}))
+        return
+    if a.what == "model":
+        from transformers import FlavaConfig, FlavaModel
+        model = FlavaModel(FlavaConfig()).eval()
+        px = torch.randn(a.batch, 3, 224, 224)
+        ids = torch.randint(0, 30522, (a.batch, a.tokens)); mask = torch.ones_like(ids)
+        def step():
+            with torch.no_grad():
+                if a.path == "image": model.get_image_features(pixel_values=px)
+                elif a.path == "text": model.get_text_features(input_ids=ids, attention_mask=mask)
+                else: model(input_ids=ids, attention_mask=mask, pixel_values=px)
+        t = timed(step, a.iterations)
+        print(json.dumps({"bench": "model", "peer": "pytorch", "what": a.path, "batch": a.batch, "ms": t * 1000,
+                          "items_per_second": a.batch / t, "peak_rss_bytes": peak_rss()}))
         return
     from transformers import FlavaImageConfig
     from transformers.models.flava.modeling_flava import FlavaLayer
