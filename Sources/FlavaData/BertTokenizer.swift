@@ -89,96 +89,11 @@ public final class BertTokenizer: @unchecked Sendable {
     /// Ids that are never masked or predicted.
     public var specialIds: Set<Int> { [clsId, sepId, padId, maskId, unkId] }
 
-    // MARK: basic tokenization
-
-    @inline(__always) static func isWhitespace(_ u: Unicode.Scalar) -> Bool {
-        if u == " " || u == "\t" || u == "\n" || u == "\r" { return true }
-        return u.properties.generalCategory == .spaceSeparator
-    }
-
-    @inline(__always) static func isControl(_ u: Unicode.Scalar) -> Bool {
-        if u == "\t" || u == "\n" || u == "\r" { return false }
-        switch u.properties.generalCategory {
-        case .control, .format, .surrogate, .privateUse, .unassigned: return true
-        default: return false
-        }
-    }
-
-    @inline(__always) static func isPunctuation(_ u: Unicode.Scalar) -> Bool {
-        let c = u.value
-        if (33...47).contains(c) || (58...64).contains(c) || (91...96).contains(c) || (123...126).contains(c) { return true }
-        switch u.properties.generalCategory {
-        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
-             .finalPunctuation, .otherPunctuation: return true
-        default: return false
-        }
-    }
-
-    @inline(__always) static func isChineseChar(_ u: Unicode.Scalar) -> Bool {
-        let c = u.value
-        return (0x4E00...0x9FFF).contains(c) || (0x3400...0x4DBF).contains(c) || (0x20000...0x2A6DF).contains(c)
-            || (0x2A700...0x2B73F).contains(c) || (0x2B740...0x2B81F).contains(c) || (0x2B820...0x2CEAF).contains(c)
-            || (0xF900...0xFAFF).contains(c) || (0x2F800...0x2FA1F).contains(c)
-    }
+    /// The normalizer and pre-tokenizer (no vocabulary involved).
+    public var basic: BasicTokenizer { BasicTokenizer(doLowerCase: doLowerCase, stripAccents: stripAccents, tokenizeChineseChars: tokenizeChineseChars) }
 
     /// Splits text into basic tokens (words and punctuation marks), normalized as the model's vocabulary expects.
-    public func basicTokenize(_ text: String) -> [String] {
-        // Clean: drop NUL, U+FFFD and control characters; map whitespace to a space; pad CJK characters.
-        var cleaned = String.UnicodeScalarView()
-        for u in text.unicodeScalars {
-            if u.value == 0 || u.value == 0xFFFD || BertTokenizer.isControl(u) { continue }
-            if BertTokenizer.isWhitespace(u) { cleaned.append(" "); continue }
-            if tokenizeChineseChars && BertTokenizer.isChineseChar(u) {
-                cleaned.append(" "); cleaned.append(u); cleaned.append(" ")
-            } else { cleaned.append(u) }
-        }
-        var out: [String] = []
-        for word in String(cleaned).split(separator: " ", omittingEmptySubsequences: true) {
-            var w = String(word)
-            if doLowerCase { w = pythonLower(w) }
-            if stripAccents { w = BertTokenizer.stripAccentMarks(w) }
-            // Split on punctuation: every punctuation mark is its own token.
-            var current = String.UnicodeScalarView()
-            for u in w.unicodeScalars {
-                if BertTokenizer.isPunctuation(u) {
-                    if !current.isEmpty { out.append(String(current)); current = String.UnicodeScalarView() }
-                    out.append(String(u))
-                } else { current.append(u) }
-            }
-            if !current.isEmpty { out.append(String(current)) }
-        }
-        return out
-    }
-
-    /// Python's str.lower() for a word (ASCII fast path; full Unicode mapping otherwise).
-    func pythonLower(_ w: String) -> String {
-        if w.utf8.allSatisfy({ $0 < 0x80 }) {
-            return String(decoding: w.utf8.map { ($0 >= 65 && $0 <= 90) ? $0 + 32 : $0 }, as: UTF8.self)
-        }
-        var out = String.UnicodeScalarView()
-        let scalars = Array(w.unicodeScalars)
-        for (i, u) in scalars.enumerated() {
-            // Final sigma: Σ at the end of a word (preceded by a letter) lowers to ς, as Python does.
-            if u == "\u{03A3}" {
-                let before = i > 0 && scalars[i - 1].properties.isCased
-                let after = i + 1 < scalars.count && scalars[i + 1].properties.isCased
-                out.append(before && !after ? "\u{03C2}" : "\u{03C3}")
-                continue
-            }
-            out.append(contentsOf: u.properties.lowercaseMapping.unicodeScalars)
-        }
-        return String(out)
-    }
-
-    /// NFD, then drop nonspacing marks (Mn).
-    static func stripAccentMarks(_ w: String) -> String {
-        if w.utf8.allSatisfy({ $0 < 0x80 }) { return w }
-        var out = String.UnicodeScalarView()
-        for u in w.decomposedStringWithCanonicalMapping.unicodeScalars where u.properties.generalCategory != .nonspacingMark {
-            out.append(u)
-        }
-        return String(out)
-    }
+    public func basicTokenize(_ text: String) -> [String] { basic.tokenize(text) }
 
     // MARK: WordPiece
 
@@ -288,4 +203,109 @@ public final class BertTokenizer: @unchecked Sendable {
         }
         return out
     }
+}
+
+/// BERT's BasicTokenizer: clean-up (control characters dropped, whitespace unified), CJK characters as words,
+/// lower-casing (Python's str.lower), accent stripping (NFD, drop Mn), punctuation split.
+public struct BasicTokenizer: Sendable {
+    public var doLowerCase: Bool
+    public var stripAccents: Bool
+    public var tokenizeChineseChars: Bool
+
+    public init(doLowerCase: Bool = true, stripAccents: Bool? = nil, tokenizeChineseChars: Bool = true) {
+        self.doLowerCase = doLowerCase
+        self.stripAccents = stripAccents ?? doLowerCase
+        self.tokenizeChineseChars = tokenizeChineseChars
+    }
+
+
+    @inline(__always) static func isWhitespace(_ u: Unicode.Scalar) -> Bool {
+        if u == " " || u == "\t" || u == "\n" || u == "\r" { return true }
+        return u.properties.generalCategory == .spaceSeparator
+    }
+
+    @inline(__always) static func isControl(_ u: Unicode.Scalar) -> Bool {
+        if u == "\t" || u == "\n" || u == "\r" { return false }
+        switch u.properties.generalCategory {
+        case .control, .format, .surrogate, .privateUse, .unassigned: return true
+        default: return false
+        }
+    }
+
+    @inline(__always) static func isPunctuation(_ u: Unicode.Scalar) -> Bool {
+        let c = u.value
+        if (33...47).contains(c) || (58...64).contains(c) || (91...96).contains(c) || (123...126).contains(c) { return true }
+        switch u.properties.generalCategory {
+        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
+             .finalPunctuation, .otherPunctuation: return true
+        default: return false
+        }
+    }
+
+    @inline(__always) static func isChineseChar(_ u: Unicode.Scalar) -> Bool {
+        let c = u.value
+        return (0x4E00...0x9FFF).contains(c) || (0x3400...0x4DBF).contains(c) || (0x20000...0x2A6DF).contains(c)
+            || (0x2A700...0x2B73F).contains(c) || (0x2B740...0x2B81F).contains(c) || (0x2B820...0x2CEAF).contains(c)
+            || (0xF900...0xFAFF).contains(c) || (0x2F800...0x2FA1F).contains(c)
+    }
+
+    /// Splits text into basic tokens (words and punctuation marks), normalized as the model's vocabulary expects.
+    public func tokenize(_ text: String) -> [String] {
+        // Clean: drop NUL, U+FFFD and control characters; map whitespace to a space; pad CJK characters.
+        var cleaned = String.UnicodeScalarView()
+        for u in text.unicodeScalars {
+            if u.value == 0 || u.value == 0xFFFD || BasicTokenizer.isControl(u) { continue }
+            if BasicTokenizer.isWhitespace(u) { cleaned.append(" "); continue }
+            if tokenizeChineseChars && BasicTokenizer.isChineseChar(u) {
+                cleaned.append(" "); cleaned.append(u); cleaned.append(" ")
+            } else { cleaned.append(u) }
+        }
+        var out: [String] = []
+        for word in String(cleaned).split(separator: " ", omittingEmptySubsequences: true) {
+            var w = String(word)
+            if doLowerCase { w = pythonLower(w) }
+            if stripAccents { w = BasicTokenizer.stripAccentMarks(w) }
+            // Split on punctuation: every punctuation mark is its own token.
+            var current = String.UnicodeScalarView()
+            for u in w.unicodeScalars {
+                if BasicTokenizer.isPunctuation(u) {
+                    if !current.isEmpty { out.append(String(current)); current = String.UnicodeScalarView() }
+                    out.append(String(u))
+                } else { current.append(u) }
+            }
+            if !current.isEmpty { out.append(String(current)) }
+        }
+        return out
+    }
+
+    /// Python's str.lower() for a word (ASCII fast path; full Unicode mapping otherwise).
+    func pythonLower(_ w: String) -> String {
+        if w.utf8.allSatisfy({ $0 < 0x80 }) {
+            return String(decoding: w.utf8.map { ($0 >= 65 && $0 <= 90) ? $0 + 32 : $0 }, as: UTF8.self)
+        }
+        var out = String.UnicodeScalarView()
+        let scalars = Array(w.unicodeScalars)
+        for (i, u) in scalars.enumerated() {
+            // Final sigma: Σ at the end of a word (preceded by a letter) lowers to ς, as Python does.
+            if u == "\u{03A3}" {
+                let before = i > 0 && scalars[i - 1].properties.isCased
+                let after = i + 1 < scalars.count && scalars[i + 1].properties.isCased
+                out.append(before && !after ? "\u{03C2}" : "\u{03C3}")
+                continue
+            }
+            out.append(contentsOf: u.properties.lowercaseMapping.unicodeScalars)
+        }
+        return String(out)
+    }
+
+    /// NFD, then drop nonspacing marks (Mn).
+    static func stripAccentMarks(_ w: String) -> String {
+        if w.utf8.allSatisfy({ $0 < 0x80 }) { return w }
+        var out = String.UnicodeScalarView()
+        for u in w.decomposedStringWithCanonicalMapping.unicodeScalars where u.properties.generalCategory != .nonspacingMark {
+            out.append(u)
+        }
+        return String(out)
+    }
+
 }

@@ -54,3 +54,46 @@ private func expectOneLineFailure(_ args: [String], _ needle: String, sourceLoca
         #expect(r.out.contains("USAGE") || r.out.contains("Usage"), "\(cmd)")
     }
 }
+
+@Test func tokenizerEncodeMatchesTheReferenceFormat() throws {
+    let vocab = tinyDir + "/vocab.txt"
+    let r = try runFlava(["tokenizer", "encode", "--vocab", vocab, "--max-length", "8", "A photo of a cat"])
+    #expect(r.status == 0, "\(r.err)")
+    let obj = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
+    #expect(obj["ids"] as! [Int] == [101, 1037, 6302, 1997, 1037, 4937, 102, 0])
+    #expect(obj["attention_mask"] as! [Int] == [1, 1, 1, 1, 1, 1, 1, 0])
+    #expect(obj["tokens"] as! [String] == ["[CLS]", "a", "photo", "of", "a", "cat", "[SEP]", "[PAD]"])
+    // Lines of standard input, no padding without --max-length.
+    let s = try runFlava(["tokenizer", "encode", "--vocab", vocab], input: "hello world\nsecond line\n")
+    let lines = s.out.split(separator: "\n")
+    #expect(lines.count == 2)
+    let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]
+    #expect((first["ids"] as! [Int]).first == 101 && (first["ids"] as! [Int]).last == 102)
+    // Pairs get token type 1.
+    let p = try runFlava(["tokenizer", "encode", "--vocab", vocab, "--pair", "yes", "is it"])
+    let pobj = try JSONSerialization.jsonObject(with: Data(p.out.utf8)) as! [String: Any]
+    #expect(pobj["token_type_ids"] as! [Int] == [0, 0, 0, 0, 1, 1])
+}
+
+@Test func tokenizerErrorsAreOneLine() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    try expectOneLineFailure(["tokenizer", "encode", "--vocab", dir + "/none.txt", "x"], "cannot read")
+    let r = try runFlava(["tokenizer", "encode", "--vocab", tinyDir + "/vocab.txt"], input: String(decoding: [0xff, 0xfe, 0x41], as: UTF8.self))
+    #expect(r.status == 0)   // invalid bytes were already replaced by the decoding above; real non-UTF-8 below
+    let bad = dir + "/bad.txt"
+    try Data([0xff, 0xfe, 0x41, 0x0a]).write(to: URL(fileURLWithPath: bad))
+    try expectOneLineFailure(["tokenizer", "train", "--input", bad, "--vocab-size", "50", "--output", dir + "/v.txt"], "not UTF-8")
+    try expectOneLineFailure(["tokenizer", "train", "--vocab-size", "50", "--output", dir + "/v.txt"], "--input")
+}
+
+@Test func tokenizerTrainWritesAVocabulary() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    let corpus = (0..<200).map { ["a red circle", "two blue squares", "a green triangle above a circle"][$0 % 3] }.joined(separator: "\n")
+    try corpus.write(toFile: dir + "/corpus.txt", atomically: true, encoding: .utf8)
+    let r = try runFlava(["tokenizer", "train", "--input", dir + "/corpus.txt", "--vocab-size", "60", "--output", dir + "/vocab.txt"])
+    #expect(r.status == 0, "\(r.err)")
+    let vocab = try String(contentsOfFile: dir + "/vocab.txt", encoding: .utf8).split(separator: "\n")
+    #expect(vocab.count <= 60 && vocab.contains("circle"))
+    let e = try runFlava(["tokenizer", "encode", "--vocab", dir + "/vocab.txt", "a red circle"])
+    #expect(e.out.contains("\"circle\""))
+}

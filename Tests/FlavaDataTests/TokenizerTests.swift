@@ -57,3 +57,19 @@ private func cases() throws -> [Case] {
     #expect { try BertTokenizer(vocabFile: bin.path) } throws: { "\($0)".contains("not UTF-8") }
     #expect { try BertTokenizer(vocabFile: "/nonexistent/vocab.txt") } throws: { "\($0)".contains("cannot read") }
 }
+
+@Test func wordPieceTrainerLearnsAUsableVocabulary() throws {
+    let corpus = (0..<300).map { i in ["a small red circle", "two large blue squares", "the green triangle is left of the circle",
+                                        "three tiny yellow stars"][i % 4] + " number \(i % 7)" }
+    let trainer = WordPieceTrainer(vocabSize: 150, minFrequency: 2)
+    let vocab = trainer.train(wordCounts: trainer.countWords(corpus))
+    #expect(vocab.count <= 150 && vocab.count > 60)
+    #expect(Array(vocab.prefix(5)) == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    #expect(vocab.contains("circle") && vocab.contains("triangle"))
+    let tok = try BertTokenizer(tokens: vocab)
+    // Frequent words are single tokens; an unseen word splits into pieces, never [UNK], when its letters are known.
+    #expect(tok.tokenize("a small red circle") == ["a", "small", "red", "circle"])
+    let pieces = tok.tokenize("circles")
+    #expect(pieces.count >= 2 && !pieces.contains("[UNK]"))
+    #expect(tok.tokenize("qqq") == ["[UNK]"])
+}
