@@ -36,7 +36,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flava-bench",
         abstract: "Performance benchmarks of the FLAVA Swift tensor core (see BENCHMARKS.md).",
-        subcommands: [GEMM.self, Layer.self])
+        subcommands: [GEMM.self, Layer.self, TokenizerBench.self, ImageBench.self])
 }
 
 struct GEMM: ParsableCommand {
@@ -105,6 +105,53 @@ struct Layer: ParsableCommand {
                      mode, batch, tokens, hidden, t.median * 1000, ips, Double(peakRSSBytes()) / 1048576))
         emit(json, ["bench": "layer", "mode": mode, "batch": batch, "tokens": tokens, "hidden": hidden,
                     "ms": t.median * 1000, "items_per_second": ips, "peak_rss_bytes": peakRSSBytes()])
+    }
+}
+
+struct TokenizerBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tokenizer",
+        abstract: "WordPiece encoding throughput (sentences/s) over a corpus, [CLS] … [SEP] padded to --max-length.")
+    @Option(help: "vocab.txt") var vocab: String
+    @Option(help: "Corpus file, one sentence a line.") var corpus: String
+    @Option(help: "Pad/truncate length.") var maxLength = 77
+    @Option(help: "Threads (1 = single-threaded).") var threads = 1
+    @Option(help: "Timed repetitions.") var iterations = 5
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let tok = try BertTokenizer(vocabFile: vocab)
+        let lines = try String(contentsOfFile: corpus, encoding: .utf8).split(separator: "\n").map(String.init)
+        let t = time(iterations: iterations) { _ = tok.encodeBatch(lines, maxLength: maxLength, padToMaxLength: true, threads: threads) }
+        let sps = Double(lines.count) / t.median
+        print(String(format: "tokenizer: %d sentences in %.1f ms, %.0f sentences/s (%d thread%@)", lines.count, t.median * 1000, sps, threads, threads == 1 ? "" : "s"))
+        emit(json, ["bench": "tokenizer", "threads": threads, "sentences": lines.count, "sentences_per_second": sps])
+    }
+}
+
+struct ImageBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "images",
+        abstract: "Image decode + FLAVA preprocessing throughput (pixel_values and codebook_pixel_values), images/s.")
+    @Option(help: "Folder of JPEG/PNG files.") var dir: String
+    @Option(help: "Threads (1 = single-threaded).") var threads = 1
+    @Option(help: "Timed repetitions.") var iterations = 3
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".jpg") || $0.hasSuffix(".png") }.sorted()
+        let paths = files.map { dir + "/" + $0 }
+        let processor = FlavaImageProcessor()
+        let t = time(iterations: iterations) {
+            DispatchQueue.concurrentPerform(iterations: threads) { w in
+                for i in stride(from: w, to: paths.count, by: threads) {
+                    let img = try! RGBImage.load(paths[i])
+                    _ = processor.pixelValues(img)
+                    _ = processor.codebookPixelValues(img)
+                }
+            }
+        }
+        let ips = Double(paths.count) / t.median
+        print(String(format: "images: %d files in %.1f ms, %.1f images/s (%d thread%@)", paths.count, t.median * 1000, ips, threads, threads == 1 ? "" : "s"))
+        emit(json, ["bench": "images", "threads": threads, "images": paths.count, "images_per_second": ips])
     }
 }
 

@@ -173,8 +173,23 @@ public final class BertTokenizer: @unchecked Sendable {
 
     /// Encodes a batch, padded to the longest (or to `maxLength` with `padToMaxLength`): ids, attention mask
     /// and token types as [B, L] integer tensors' values.
-    public func encodeBatch(_ texts: [String], maxLength: Int? = nil, padToMaxLength: Bool = false) -> [Encoding] {
-        var encs = texts.map { encode($0, maxLength: maxLength, padToMaxLength: padToMaxLength) }
+    /// `threads` > 1 splits the texts over that many threads (the tokenizer is immutable, so this is safe).
+    public func encodeBatch(_ texts: [String], maxLength: Int? = nil, padToMaxLength: Bool = false, threads: Int = 1) -> [Encoding] {
+        var encs: [Encoding]
+        if threads <= 1 || texts.count < 64 {
+            encs = texts.map { encode($0, maxLength: maxLength, padToMaxLength: padToMaxLength) }
+        } else {
+            var slots = [Encoding?](repeating: nil, count: texts.count)
+            slots.withUnsafeMutableBufferPointer { out in
+                let base = out.baseAddress!
+                DispatchQueue.concurrentPerform(iterations: threads) { w in
+                    for i in stride(from: w, to: texts.count, by: threads) {
+                        (base + i).pointee = encode(texts[i], maxLength: maxLength, padToMaxLength: padToMaxLength)
+                    }
+                }
+            }
+            encs = slots.map { $0! }
+        }
         let longest = encs.map(\.ids.count).max() ?? 0
         for i in encs.indices where encs[i].ids.count < longest {
             let n = longest - encs[i].ids.count

@@ -61,9 +61,9 @@ extension RGBImage {
         return (bounds, kk, ksize)
     }
 
-    @inline(__always) static func clip8(_ v: Int64) -> UInt8 {
-        let s = v >> Int64(precisionBits)
-        return s < 0 ? 0 : (s > 255 ? 255 : UInt8(s))
+    @inline(__always) static func clip8(_ v: Int32) -> UInt8 {
+        let s = v >> Int32(precisionBits)
+        return s < 0 ? 0 : (s > 255 ? 255 : UInt8(truncatingIfNeeded: s))
     }
 
     /// PIL's `Image.resize((width, height), filter)` (no reducing_gap), 8-bit per channel. Each pass rounds to
@@ -77,24 +77,31 @@ extension RGBImage {
         return resampledHorizontally(outW, filter).resampledVertically(outH, filter)
     }
 
-    /// One horizontal pass to `outW` columns.
+    /// One horizontal pass to `outW` columns (32-bit fixed-point accumulation, as Pillow).
     func resampledHorizontally(_ outW: Int, _ filter: ResampleFilter) -> RGBImage {
         if outW == width { return self }
         let (bounds, kk, ksize) = RGBImage.coefficients(inSize: width, outSize: outW, filter: filter)
         var out = [UInt8](repeating: 0, count: outW * height * 3)
-        pixels.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for y in 0..<height {
-                    let row = y * width * 3
-                    for xx in 0..<outW {
-                        let (xmin, n) = bounds[xx]
-                        var s0: Int64 = 1 << (Int64(RGBImage.precisionBits) - 1), s1 = s0, s2 = s0
-                        for x in 0..<n {
-                            let w = Int64(kk[xx * ksize + x]), p = row + (xmin + x) * 3
-                            s0 += Int64(src[p]) * w; s1 += Int64(src[p + 1]) * w; s2 += Int64(src[p + 2]) * w
+        let half = Int32(1) << Int32(RGBImage.precisionBits - 1)
+        pixels.withUnsafeBufferPointer { srcBuf in
+            out.withUnsafeMutableBufferPointer { dstBuf in
+                kk.withUnsafeBufferPointer { kBuf in
+                    let src = srcBuf.baseAddress!, dst = dstBuf.baseAddress!, kp = kBuf.baseAddress!
+                    for y in 0..<height {
+                        let row = src + y &* width &* 3
+                        let orow = dst + y &* outW &* 3
+                        for xx in 0..<outW {
+                            let (xmin, n) = bounds[xx]
+                            let k = kp + xx &* ksize
+                            var s0 = half, s1 = half, s2 = half
+                            var p = row + xmin &* 3
+                            for x in 0..<n {
+                                let w = k[x]
+                                s0 &+= Int32(p[0]) &* w; s1 &+= Int32(p[1]) &* w; s2 &+= Int32(p[2]) &* w
+                                p += 3
+                            }
+                            orow[xx &* 3] = RGBImage.clip8(s0); orow[xx &* 3 &+ 1] = RGBImage.clip8(s1); orow[xx &* 3 &+ 2] = RGBImage.clip8(s2)
                         }
-                        let o = (y * outW + xx) * 3
-                        dst[o] = RGBImage.clip8(s0); dst[o + 1] = RGBImage.clip8(s1); dst[o + 2] = RGBImage.clip8(s2)
                     }
                 }
             }
@@ -102,29 +109,33 @@ extension RGBImage {
         return RGBImage(width: outW, height: height, pixels: out)
     }
 
-    /// One vertical pass to `outH` rows.
+    /// One vertical pass to `outH` rows: each output row accumulates whole input rows (vectorizable).
     func resampledVertically(_ outH: Int, _ filter: ResampleFilter) -> RGBImage {
         if outH == height { return self }
         let (bounds, kk, ksize) = RGBImage.coefficients(inSize: height, outSize: outH, filter: filter)
-        let w = width
-        var out = [UInt8](repeating: 0, count: w * outH * 3)
-        pixels.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for yy in 0..<outH {
-                    let (ymin, n) = bounds[yy]
-                    for x in 0..<w {
-                        var s0: Int64 = 1 << (Int64(RGBImage.precisionBits) - 1), s1 = s0, s2 = s0
+        let n3 = width * 3
+        var out = [UInt8](repeating: 0, count: n3 * outH)
+        var acc = [Int32](repeating: 0, count: n3)
+        let half = Int32(1) << Int32(RGBImage.precisionBits - 1)
+        pixels.withUnsafeBufferPointer { srcBuf in
+            out.withUnsafeMutableBufferPointer { dstBuf in
+                acc.withUnsafeMutableBufferPointer { accBuf in
+                    let src = srcBuf.baseAddress!, dst = dstBuf.baseAddress!, a = accBuf.baseAddress!
+                    for yy in 0..<outH {
+                        let (ymin, n) = bounds[yy]
+                        for i in 0..<n3 { a[i] = half }
                         for y in 0..<n {
-                            let k = Int64(kk[yy * ksize + y]), p = ((ymin + y) * w + x) * 3
-                            s0 += Int64(src[p]) * k; s1 += Int64(src[p + 1]) * k; s2 += Int64(src[p + 2]) * k
+                            let k = kk[yy &* ksize &+ y]
+                            let row = src + (ymin &+ y) &* n3
+                            for i in 0..<n3 { a[i] &+= Int32(row[i]) &* k }
                         }
-                        let o = (yy * w + x) * 3
-                        dst[o] = RGBImage.clip8(s0); dst[o + 1] = RGBImage.clip8(s1); dst[o + 2] = RGBImage.clip8(s2)
+                        let orow = dst + yy &* n3
+                        for i in 0..<n3 { orow[i] = RGBImage.clip8(a[i]) }
                     }
                 }
             }
         }
-        return RGBImage(width: w, height: outH, pixels: out)
+        return RGBImage(width: width, height: outH, pixels: out)
     }
 
     /// The central width×height region (HF `center_crop`: top = (H − h)/2 rounded as int(round(...))).
