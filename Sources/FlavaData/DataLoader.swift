@@ -1,0 +1,221 @@
+// The streaming loader: records flow from a source through a seeded shuffle buffer, are decoded, transformed,
+// tokenized and masked on a background thread (spread over the cores), and come out as batches in a
+// deterministic order. Each sample's randomness comes from (seed, sample index), so the content of batch n
+// does not depend on thread timing, and a run resumes exactly from a saved position. Bad samples (unreadable
+// image, empty caption, malformed line) are skipped and counted; the run fails with one clear message only
+// when they pass a threshold.
+import Foundation
+import Dispatch
+import FlavaTensor
+
+/// Where a loader is in its data: epoch and the number of records consumed from it. Codable for checkpoints.
+public struct LoaderPosition: Codable, Sendable, Equatable {
+    public var epoch: Int = 0
+    public var consumed: Int = 0
+    public init(epoch: Int = 0, consumed: Int = 0) { self.epoch = epoch; self.consumed = consumed }
+}
+
+/// Loader settings.
+public struct LoaderOptions: Sendable {
+    public var batchSize: Int
+    public var shuffleBuffer: Int = 1000
+    public var seed: UInt64 = 0
+    /// Parallel transforms within a batch (default: every core).
+    public var workers: Int = Parallel.threadCount
+    /// Batches prepared ahead of the consumer.
+    public var prefetch: Int = 2
+    /// Fail once bad samples exceed this fraction (checked after `minimumForBadCheck` records).
+    public var maxBadFraction: Double = 0.05
+    public var minimumForBadCheck = 200
+    /// Stop after this many epochs (nil: cycle forever).
+    public var epochs: Int? = nil
+    public init(batchSize: Int, shuffleBuffer: Int = 1000, seed: UInt64 = 0) {
+        self.batchSize = batchSize; self.shuffleBuffer = shuffleBuffer; self.seed = seed
+    }
+}
+
+/// Counts of skipped samples, with the first few reasons for the error message.
+public struct BadSampleLog: Sendable {
+    public var total = 0
+    public var bad = 0
+    public var examples: [String] = []
+    mutating func add(_ reason: String) { bad += 1; if examples.count < 3 { examples.append(reason) } }
+}
+
+/// The seeded shuffle buffer over a record stream, with a position that can be replayed.
+final class ShuffledStream {
+    let source: DataSource
+    let options: LoaderOptions
+    var position: LoaderPosition
+    var stream: RecordStream
+    var buffer: [RawRecord] = []
+    var rng: SeededGenerator
+    var exhausted = false
+    var log = BadSampleLog()
+
+    init(source: DataSource, options: LoaderOptions, start: LoaderPosition) throws {
+        self.source = source
+        self.options = options
+        position = LoaderPosition(epoch: start.epoch, consumed: 0)
+        stream = try source.stream(epoch: start.epoch, seed: options.seed)
+        rng = SeededGenerator(seed: options.seed &+ UInt64(start.epoch) &* 0x9E37_79B9_7F4A_7C15)
+        // Replay to the saved position without decoding anything.
+        for _ in 0..<start.consumed { _ = try nextRecord(skipping: true) }
+    }
+
+    /// Pulls from the underlying stream, counting malformed records as bad samples.
+    func pull() throws -> RawRecord? {
+        while true {
+            do { return try stream.next() } catch let e as DataError {
+                log.total += 1; log.add(e.message)
+                try checkBad()
+            }
+        }
+    }
+
+    func checkBad() throws {
+        let l = log
+        if l.bad > 0 && l.total >= options.minimumForBadCheck && Double(l.bad) / Double(l.total) > options.maxBadFraction
+            || (l.total >= 20 && l.bad == l.total) {
+            throw DataError("\(source.name): \(l.bad) of \(l.total) samples unusable (limit \(Int(options.maxBadFraction * 100))%), e.g. \(l.examples.joined(separator: "; "))")
+        }
+    }
+
+    /// The next record in shuffled order, moving to the next epoch at the end of one (nil when the configured
+    /// number of epochs is done).
+    func nextRecord(skipping: Bool = false) throws -> (RawRecord, index: Int)? {
+        while true {
+            while !exhausted && buffer.count < max(1, options.shuffleBuffer) {
+                if let r = try pull() { buffer.append(r) } else { exhausted = true }
+            }
+            if !buffer.isEmpty {
+                let i = Int(rng.next() % UInt64(buffer.count))
+                buffer.swapAt(i, buffer.count - 1)
+                let r = buffer.removeLast()
+                let index = position.epoch &* 1_000_000_007 &+ position.consumed
+                position.consumed += 1
+                return (r, index)
+            }
+            // Epoch finished.
+            if position.consumed == 0 { throw DataError("\(source.name): the dataset is empty") }
+            if let e = options.epochs, position.epoch + 1 >= e { return nil }
+            position = LoaderPosition(epoch: position.epoch + 1, consumed: 0)
+            stream = try source.stream(epoch: position.epoch, seed: options.seed)
+            rng = SeededGenerator(seed: options.seed &+ UInt64(position.epoch) &* 0x9E37_79B9_7F4A_7C15)
+            exhausted = false
+        }
+    }
+}
+
+/// A background loader producing batches of transformed items.
+public final class DataLoader<Item, Batch>: @unchecked Sendable {
+    public typealias Transform = (RawRecord, inout SeededGenerator) throws -> Item
+    public typealias Collate = ([Item], inout SeededGenerator) -> Batch
+
+    let stream: ShuffledStream
+    let transform: Transform
+    let collate: Collate
+    let options: LoaderOptions
+    let lock = NSCondition()
+    var ready: [(batch: Batch, position: LoaderPosition)] = []
+    var failure: Error?
+    var finished = false
+    var stopped = false
+    var thread: Thread?
+    /// The position after the last batch handed out (save it to resume from the next one).
+    public private(set) var position: LoaderPosition
+    var batchCounter = 0
+
+    /// Starts loading at `resumeFrom` (default: the beginning).
+    public init(source: DataSource, options: LoaderOptions, resumeFrom: LoaderPosition = LoaderPosition(),
+                transform: @escaping Transform, collate: @escaping Collate) throws {
+        precondition(options.batchSize >= 1, "batch size must be at least 1")
+        self.options = options
+        self.transform = transform
+        self.collate = collate
+        stream = try ShuffledStream(source: source, options: options, start: resumeFrom)
+        position = resumeFrom
+        let t = Thread { [unowned self] in self.produce() }
+        t.name = "flava-data-loader"
+        t.stackSize = 8 << 20
+        thread = t
+        t.start()
+    }
+
+    deinit { stop() }
+
+    /// Stops the background thread.
+    public func stop() {
+        lock.lock(); stopped = true; lock.broadcast(); lock.unlock()
+    }
+
+    /// Skipped samples so far.
+    public var badSamples: BadSampleLog { lock.lock(); defer { lock.unlock() }; return stream.log }
+
+    func produce() {
+        while true {
+            lock.lock()
+            while ready.count >= options.prefetch && !stopped { lock.wait() }
+            if stopped { lock.unlock(); return }
+            lock.unlock()
+            do {
+                guard let (batch, pos) = try makeBatch() else {
+                    lock.lock(); finished = true; lock.broadcast(); lock.unlock(); return
+                }
+                lock.lock(); ready.append((batch, pos)); lock.broadcast(); lock.unlock()
+            } catch {
+                lock.lock(); failure = error; lock.broadcast(); lock.unlock(); return
+            }
+        }
+    }
+
+    func makeBatch() throws -> (Batch, LoaderPosition)? {
+        var items: [Item] = []
+        while items.count < options.batchSize {
+            // Pull a batch worth of records, transform them in parallel, keep the good ones in order.
+            var records: [(RawRecord, Int)] = []
+            while records.count < options.batchSize - items.count, let r = try stream.nextRecord() { records.append(r) }
+            if records.isEmpty { break }
+            var results = [Result<Item, Error>?](repeating: nil, count: records.count)
+            let seed = options.seed
+            let transform = self.transform
+            results.withUnsafeMutableBufferPointer { out in
+                let base = out.baseAddress!
+                let workers = max(1, min(options.workers, records.count))
+                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    for i in stride(from: w, to: records.count, by: workers) {
+                        var g = SeededGenerator(seed: seed ^ (UInt64(truncatingIfNeeded: records[i].1) &* 0xD6E8_FEB8_6659_FD93))
+                        (base + i).pointee = Result { try transform(records[i].0, &g) }
+                    }
+                }
+            }
+            for (i, r) in results.enumerated() {
+                stream.log.total += 1
+                switch r! {
+                case .success(let item): items.append(item)
+                case .failure(let e): stream.log.add("\(records[i].0.origin): \(e)")
+                }
+            }
+            try stream.checkBad()
+        }
+        if items.isEmpty { return nil }
+        batchCounter += 1
+        var g = SeededGenerator(seed: options.seed ^ UInt64(stream.position.epoch &* 1_000_003 &+ stream.position.consumed))
+        return (collate(items, &g), stream.position)
+    }
+
+    /// The next batch (blocks while it is being prepared); nil when the configured epochs are done.
+    public func next() throws -> Batch? {
+        lock.lock()
+        defer { lock.unlock() }
+        while ready.isEmpty && failure == nil && !finished { lock.wait() }
+        if !ready.isEmpty {
+            let (b, pos) = ready.removeFirst()
+            position = pos
+            lock.broadcast()
+            return b
+        }
+        if let failure { throw failure }
+        return nil
+    }
+}
