@@ -35,7 +35,7 @@ let package = Package(
         // Inference pipelines, zero-shot evaluation, metrics, fine-tuning tasks.
         .target(name: "FlavaEval", dependencies: ["FlavaModel", "FlavaData"]),
         // Optimizer, schedules, clipping, gradient accumulation.
-        .target(name: "FlavaTraining", dependencies: ["FlavaNN"]),
+        .target(name: "FlavaTraining", dependencies: ["FlavaNN", "FlavaModel", "FlavaData", "FlavaEval"]),
         // Umbrella library re-exporting everything users need.
         .target(name: "FlavaKit", dependencies: ["FlavaTensor", "FlavaAutograd", "FlavaNN", "FlavaModel", "FlavaData", "FlavaEval", "FlavaTraining"]),
 

@@ -6,7 +6,8 @@ import Foundation
 
 /// Decoding helpers: every key optional, defaulting to Hugging Face's value.
 extension KeyedDecodingContainer {
-    func value<T: Decodable>(_ key: Key, _ fallback: T) throws -> T { try decodeIfPresent(T.self, forKey: key) ?? fallback }
+    /// The value at `key`, or `fallback` when the key is absent.
+    public func value<T: Decodable>(_ key: Key, _ fallback: T) throws -> T { try decodeIfPresent(T.self, forKey: key) ?? fallback }
 }
 
 /// FlavaImageConfig (`model_type` "flava_image_model").

@@ -136,3 +136,14 @@ func conv2dGradient(kernel: Int, padding: Int, stride: Int) {
     (w * Float(3)).sum().backward()
     #expect(w.grad?.array == [6, 6])
 }
+
+@Test(arguments: oddSizes) func codebookTrainingOpGradients(n: Int) {
+    expectGrad([rand([2, 3, min(n, 5), 4], seed: 40)]) { upsampleNearest2x($0[0]) }
+    expectGrad([rand([3, n], seed: 41)]) { sigmoid($0[0]) }
+    expectGrad([rand([3, n], seed: 42)]) { logSoftmax($0[0]) }
+    let target = rand([2, 3], seed: 43)
+    expectGrad([rand([2, 3], seed: 44)]) { mseLoss($0[0], target) }
+    var g = SeededGenerator(seed: 45)
+    let pixels = Tensor.randomUniform([2, 3, 2, min(n, 3)], low: 0.15, high: 0.85, using: &g)
+    expectGrad([rand([2, 6, 2, min(n, 3)], seed: 46, scale: 0.5)], h: 1e-3) { logitLaplaceLoss($0[0], target: pixels) }
+}

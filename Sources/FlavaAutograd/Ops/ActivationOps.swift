@@ -28,3 +28,22 @@ public func exp(_ x: Variable) -> Variable {
     let y = Activation.exp(x.value)
     return Variable.record("exp", y, inputs: [x]) { g in [g * y] }
 }
+
+/// Logistic sigmoid 1/(1 + e^{−x}).
+public func sigmoid(_ x: Variable) -> Variable {
+    let y = x.value.map { 1 / (1 + Foundation.exp(-$0)) }
+    return Variable.record("sigmoid", y, inputs: [x]) { g in [g * y.map { $0 * (1 - $0) }] }
+}
+
+import Foundation
+
+/// Natural logarithm (inputs must be positive).
+public func log(_ x: Variable) -> Variable {
+    let xv = x.value
+    return Variable.record("log", xv.map { Foundation.log($0) }, inputs: [x]) { g in
+        let dx = Tensor(uninitializedShape: g.shape)
+        let gp = g.storage.pointer, xp = xv.storage.pointer, dp = dx.storage.pointer
+        for i in 0..<g.count { dp[i] = gp[i] / xp[i] }
+        return [dx]
+    }
+}

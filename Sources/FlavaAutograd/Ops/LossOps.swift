@@ -29,3 +29,77 @@ extension Variable {
         }
     }
 }
+
+/// log softmax over the last dimension: x − logsumexp(x).
+public func logSoftmax(_ x: Variable) -> Variable {
+    let p = SoftmaxKernel.forward(x.value)
+    let n = x.shape.last ?? 1
+    let rows = x.value.count / max(n, 1)
+    let y = Tensor(uninitializedShape: x.shape)
+    let xp = x.value.storage.pointer, yp = y.storage.pointer
+    for r in 0..<rows {
+        let row = xp + r * n
+        let m = Reduce.max(row, n)
+        var s: Double = 0
+        for j in 0..<n { s += Foundation.exp(Double(row[j] - m)) }
+        let lse = m + Float(Foundation.log(s))
+        for j in 0..<n { yp[r * n + j] = row[j] - lse }
+    }
+    return Variable.record("logSoftmax", y, inputs: [x]) { g in
+        let dx = Tensor(uninitializedShape: g.shape)
+        let gp = g.storage.pointer, pp = p.storage.pointer, dp = dx.storage.pointer
+        for r in 0..<rows {
+            let s = Reduce.sum(gp + r * n, n)
+            for j in 0..<n { dp[r * n + j] = gp[r * n + j] - pp[r * n + j] * s }
+        }
+        return [dx]
+    }
+}
+
+/// Mean squared error between a prediction and a constant target.
+public func mseLoss(_ prediction: Variable, _ target: Tensor) -> Variable {
+    precondition(prediction.shape == target.shape, "mse: prediction \(prediction.shape) vs target \(target.shape)")
+    let diff = prediction.value - target
+    let n = Float(diff.count)
+    let loss = diff.withBuffer { Reduce.dot($0.baseAddress!, $0.baseAddress!, $0.count) } / n
+    return Variable.record("mse", Tensor(scalar: loss), inputs: [prediction]) { g in [diff * (2 * g.scalarValue / n)] }
+}
+
+/// DALL-E's logit-Laplace reconstruction loss, in nats per sub-pixel: `stats` [B, 2C, H, W] holds μ (first C
+/// channels, in logit space) and ln b (last C); `target` [B, C, H, W] are pixels mapped into (ε, 1−ε) by
+/// 0.8x + 0.1. −log p(x) = log(2b) + log(x(1−x)) + |logit(x) − μ| / b, averaged over every sub-pixel.
+public func logitLaplaceLoss(_ stats: Variable, target: Tensor) -> Variable {
+    let s = stats.shape
+    precondition(s.count == 4 && target.shape == [s[0], s[1] / 2, s[2], s[3]] && s[1] % 2 == 0,
+                 "logit-Laplace: stats \(s) vs target \(target.shape)")
+    let (b, c, hw) = (s[0], s[1] / 2, s[2] * s[3])
+    let sp = stats.value.storage.pointer, tp = target.storage.pointer
+    let n = b * c * hw
+    var total: Double = 0
+    var dMu = [Float](repeating: 0, count: n), dLnB = [Float](repeating: 0, count: n)
+    for bi in 0..<b { for ci in 0..<c { for k in 0..<hw {
+        let ti = (bi * c + ci) * hw + k
+        let mu = sp[(bi * 2 * c + ci) * hw + k], lnb = sp[(bi * 2 * c + c + ci) * hw + k]
+        let x = min(max(tp[ti], 1e-4), 1 - 1e-4)
+        let lx = log(x / (1 - x))
+        let invB = Foundation.exp(-lnb)
+        let d = lx - mu
+        total += Double(Float(M_LN2) + lnb + log(x * (1 - x)) + abs(d) * invB)
+        dMu[ti] = (d > 0 ? -1 : (d < 0 ? 1 : 0)) * invB
+        dLnB[ti] = 1 - abs(d) * invB
+    } } }
+    let count = Float(n)
+    return Variable.record("logitLaplace", Tensor(scalar: Float(total / Double(n))), inputs: [stats]) { g in
+        let scale = g.scalarValue / count
+        let dx = Tensor.zeros(s)
+        let dp = dx.storage.pointer
+        for bi in 0..<b { for ci in 0..<c { for k in 0..<hw {
+            let ti = (bi * c + ci) * hw + k
+            dp[(bi * 2 * c + ci) * hw + k] = dMu[ti] * scale
+            dp[(bi * 2 * c + c + ci) * hw + k] = dLnB[ti] * scale
+        } } }
+        return [dx]
+    }
+}
+
+import Foundation
