@@ -5,15 +5,6 @@ import Foundation
 import FlavaKit
 import CBLAS
 
-/// Peak resident set size of this process (VmHWM), in bytes.
-func peakRSSBytes() -> Int {
-    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
-        return kb * 1024
-    }
-    return 0
-}
 
 func now() -> Double { Date().timeIntervalSince1970 }
 
@@ -36,7 +27,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flava-bench",
         abstract: "Performance benchmarks of the FLAVA Swift tensor core (see BENCHMARKS.md).",
-        subcommands: [GEMM.self, Layer.self, TokenizerBench.self, ImageBench.self])
+        subcommands: [GEMM.self, Layer.self, TokenizerBench.self, ImageBench.self, LoaderBench.self, TrainStep.self])
 }
 
 struct GEMM: ParsableCommand {
@@ -102,9 +93,9 @@ struct Layer: ParsableCommand {
         }
         let ips = Double(batch) / t.median
         print(String(format: "layer %@ B=%d T=%d H=%d: %.1f ms/iter (%.2f sequences/s), peak RSS %.0f MiB",
-                     mode, batch, tokens, hidden, t.median * 1000, ips, Double(peakRSSBytes()) / 1048576))
+                     mode, batch, tokens, hidden, t.median * 1000, ips, Double(ProcessMemory.peakResidentBytes) / 1048576))
         emit(json, ["bench": "layer", "mode": mode, "batch": batch, "tokens": tokens, "hidden": hidden,
-                    "ms": t.median * 1000, "items_per_second": ips, "peak_rss_bytes": peakRSSBytes()])
+                    "ms": t.median * 1000, "items_per_second": ips, "peak_rss_bytes": ProcessMemory.peakResidentBytes])
     }
 }
 
@@ -154,6 +145,81 @@ struct ImageBench: ParsableCommand {
         emit(json, ["bench": "images", "threads": threads, "images": paths.count, "images_per_second": ips])
     }
 }
+
+struct LoaderBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "loader",
+        abstract: "Pretraining input pipeline throughput: decode + shared RandomResizedCrop + both views + block mask + tokenize + whole-word MLM, through the background loader.")
+    @Option(help: "Folder of images (JPEG/PNG); captions are made up.") var dir: String
+    @Option(help: "vocab.txt") var vocab: String
+    @Option(help: "Model image size.") var imageSize = 224
+    @Option(help: "Patch size.") var patchSize = 16
+    @Option(help: "Batch size.") var batchSize = 8
+    @Option(help: "Batches to time.") var batches = 20
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".jpg") || $0.hasSuffix(".png") }.sorted()
+        let manifest = FileManager.default.temporaryDirectory.appendingPathComponent("flava-loader-bench.jsonl").path
+        try files.enumerated().map { "{\"image\": \"\(dir)/\($0.element)\", \"caption\": \"a photo number \($0.offset) of a red circle above a blue square\"}" }
+            .joined(separator: "\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        var cfg = PretrainingDataConfig(imageSize: imageSize, patchSize: patchSize, maxTextLength: 77)
+        cfg.augment = true
+        let batcher = PretrainingBatcher(config: cfg, tokenizer: try BertTokenizer(vocabFile: vocab))
+        let loader = try DataLoader(source: try ManifestSource(path: manifest), options: LoaderOptions(batchSize: batchSize, shuffleBuffer: 64),
+            transform: { r, g in try batcher.item(r, needImage: true, needText: true, wholeWord: true, &g) },
+            collate: { items, g in batcher.collate(items, pairs: true, &g) })
+        _ = try loader.next()
+        let t0 = Date()
+        for _ in 0..<batches { _ = try loader.next() }
+        let sps = Double(batches * batchSize) / Date().timeIntervalSince(t0)
+        print(String(format: "loader: %.1f samples/s (%d-px pairs, batch %d, background thread + %d workers)", sps, imageSize, batchSize, Parallel.threadCount))
+        emit(json, ["bench": "loader", "samples_per_second": sps, "image_size": imageSize, "batch_size": batchSize])
+    }
+}
+
+struct TrainStep: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "train-step",
+        abstract: "One FlavaForPreTraining step on an image-text batch (contrastive + ITM + MMM losses, backward, AdamW), at FlavaConfig() size or small.")
+    @Option(help: "full or small.") var size = "full"
+    @Option(help: "Batch size.") var batchSize = 8
+    @Option(help: "Timed steps.") var iterations = 3
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        var config = FlavaConfig()
+        var imageSize = 224, tokens = 77
+        if size == "small" {
+            config = FlavaTrainingPresets.smallConfig(vocabSize: 30522)
+            imageSize = config.imageConfig.imageSize; tokens = 32
+        }
+        var ini = Initializer(seed: 0)
+        let model = FlavaForPreTraining(config, init: &ini)
+        model.train()
+        let opt = AdamW(namedParameters: model.namedParameters().filter { $0.variable.requiresGrad }, .init(learningRate: 1e-4, weightDecay: 0.1))
+        var g = SeededGenerator(seed: 1)
+        let b = batchSize, n = (imageSize / config.imageConfig.patchSize) * (imageSize / config.imageConfig.patchSize)
+        let cb = n.squareRootInt * 8
+        let ids = IntTensor(shape: [b, tokens], (0..<(b * tokens)).map { _ in 1000 + Int(g.next() % 20000) })
+        var mlm = [Int](repeating: -100, count: b * tokens); for i in 0..<b { mlm[i * tokens + 2] = ids.values[i * tokens + 2] }
+        let input = FlavaPreTrainingInput(inputIds: ids, inputIdsMasked: ids, attentionMask: IntTensor(shape: [b, tokens], repeating: 1),
+            pixelValues: Tensor.randomNormal([b, 3, imageSize, imageSize], using: &g),
+            codebookPixelValues: Tensor.randomUniform([b, 3, cb, cb], low: 0.1, high: 0.9, using: &g),
+            boolMaskedPos: IntTensor(shape: [b, n], (0..<(b * n)).map { $0 % 3 == 0 ? 1 : 0 }),
+            mlmLabels: IntTensor(shape: [b, tokens], mlm), itmLabels: IntTensor(shape: [b], (0..<b).map { $0 == 0 ? 0 : 1 }))
+        func step() {
+            model.zeroGrad()
+            let out = model(input)
+            out.loss!.backward()
+            opt.step()
+        }
+        let t = time(iterations: iterations) { step() }
+        let sps = Double(b) / t.median
+        print(String(format: "train step (%@, batch %d): %.2f s, %.2f samples/s, peak RSS %.0f MiB", size, b, t.median, sps, Double(ProcessMemory.peakResidentBytes) / 1048576))
+        emit(json, ["bench": "train_step", "size": size, "batch_size": b, "seconds": t.median, "samples_per_second": sps, "peak_rss_bytes": ProcessMemory.peakResidentBytes])
+    }
+}
+
+extension Int { var squareRootInt: Int { Int(Double(self).squareRoot().rounded()) } }
 
 BLASRuntime.ensureFastKernels()
 Bench.main()

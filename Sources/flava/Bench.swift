@@ -60,7 +60,7 @@ struct Bench: ParsableCommand {
         }
         let median = times.sorted()[times.count / 2]
         let ips = Double(batchSize) / median
-        let rss = peakRSSBytes()
+        let rss = ProcessMemory.peakResidentBytes
         var t = TextTable(["what", "batch", "ms/batch", "items/s", "peak RSS MiB", "parameters"])
         t.add([what, String(batchSize), String(format: "%.1f", median * 1000), String(format: "%.2f", ips),
                String(format: "%.0f", Double(rss) / 1_048_576), grouped(flava.parameterCount)])
@@ -75,11 +75,3 @@ struct Bench: ParsableCommand {
     }
 }
 
-/// Peak resident set size of this process (VmHWM), in bytes.
-func peakRSSBytes() -> Int {
-    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) * 1024
-    }
-    return 0
-}
