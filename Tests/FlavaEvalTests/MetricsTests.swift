@@ -63,3 +63,34 @@ private func num(_ v: Any?) -> Double { (v as! NSNumber).doubleValue }
     let probs = (c["predict_proba_first3"] as! [[Any]]).map { $0.map { ($0 as! NSNumber).doubleValue } }
     for i in 0..<3 { for (a, b) in zip(model.probabilities(x[i]), probs[i]) { #expect(abs(a - b) < 1e-6) } }
 }
+
+@Test func zeroShotAndRetrievalOnPlantedEmbeddings() {
+    // Classes are axis directions; images are noisy copies of their class's prompt embedding.
+    var g = SeededGenerator(seed: 2)
+    let c = 6, d = 8, t = 3
+    let prompts = Tensor(shape: [c * t, d], (0..<(c * t * d)).map { i in
+        let (row, j) = (i / d, i % d)
+        return (j == row / t ? 1 : 0) + 0.05 * g.nextNormal()
+    })
+    let classes = ZeroShot.classEmbeddings(promptEmbeddings: prompts, templatesPerClass: t)
+    #expect(classes.shape == [c, d])
+    let labels = (0..<60).map { $0 % c }
+    let images = ZeroShot.normalizeRows(Tensor(shape: [60, d], (0..<(60 * d)).map { i in (i % d == labels[i / d] ? 1 : 0) + 0.2 * g.nextNormal() }))
+    let r = ZeroShot.classify(images: images, classes: classes, labels: labels)
+    #expect(r.top1 > 0.9 && r.top5 == 1 && r.meanPerClassRecall > 0.9)
+    // Two captions per image, each a noisy copy of the image embedding.
+    let texts = ZeroShot.normalizeRows(Tensor(shape: [12, d], (0..<(12 * d)).map { i in images[flat: (i / d / 2) * d + i % d] + 0.01 * g.nextNormal() }))
+    let ret = ZeroShot.retrieval(images: ShapeKernel.slice(images, axis: 0, start: 0, end: 6), texts: texts, textImage: (0..<12).map { $0 / 2 })
+    #expect(ret.imageToText[1] == 1 && ret.textToImage[1] == 1 && ret.textToImageMedianRank == 1)
+    #expect(ret.summary["image_to_text_R@10"] == 1)
+}
+
+@Test func linearProbeSweepsRegularisation() {
+    var g = SeededGenerator(seed: 3)
+    func split(_ n: Int) -> ([[Double]], [Int]) {
+        let y = (0..<n).map { $0 % 3 }
+        return (y.map { l in (0..<4).map { j in (j == l ? 2.0 : 0.0) + Double(g.nextNormal()) } }, y)
+    }
+    let r = LinearProbe.run(train: split(90), validation: split(30), test: split(60), classes: 3)
+    #expect(r.testAccuracy > 0.7, "\(r)")
+}
