@@ -23,6 +23,9 @@ public struct CodebookTrainingConfig: Codable, Sendable {
     public var temperatureStart: Double = 1.0
     public var temperatureEnd: Double = 1.0 / 16
     public var klWeightMax: Double = 1.0
+    /// Straight-through Gumbel-softmax: the decoder sees the hard one-hot sample (as at tokenization time) while
+    /// gradients flow through the relaxed sample.
+    public var straightThrough = true
     /// Weight of the code-usage term −I(x; code) = H(q|x) − H(q̄): many codes in use across the batch (q̄ near
     /// uniform) while each position commits to one (q confident), which prevents both collapse to one code
     /// and uninformative uniform posteriors on short runs.
@@ -45,7 +48,7 @@ public struct CodebookTrainingConfig: Codable, Sendable {
         case codebook, decoder, imageSize = "image_size", batchSize = "batch_size", steps, learningRate = "learning_rate"
         case warmupSteps = "warmup_steps", weightDecay = "weight_decay", temperatureStart = "temperature_start"
         case temperatureEnd = "temperature_end", klWeightMax = "kl_weight_max", klWarmupSteps = "kl_warmup_steps", seed
-        case usageWeight = "usage_weight"
+        case usageWeight = "usage_weight", straightThrough = "straight_through"
         case evalImages = "eval_images"
     }
     public init() {}
@@ -60,6 +63,7 @@ public struct CodebookTrainingConfig: Codable, Sendable {
         klWeightMax = try c.value(.klWeightMax, s.klWeightMax); klWarmupSteps = try c.value(.klWarmupSteps, s.klWarmupSteps)
         seed = try c.value(.seed, s.seed); evalImages = try c.value(.evalImages, s.evalImages)
         usageWeight = try c.value(.usageWeight, s.usageWeight)
+        straightThrough = try c.value(.straightThrough, s.straightThrough)
     }
 }
 
@@ -134,7 +138,20 @@ public final class CodebookTrainer {
         let noise = Tensor(shape: flat.shape, (0..<flat.value.count).map { _ in
             -Float(log(-log(max(Double(generator.nextUniform()), 1e-10) + 1e-10)))
         })
-        let soft = softmax((flat + Variable(noise)) * Float(1 / tau))                   // [P, V]
+        var soft = softmax((flat + Variable(noise)) * Float(1 / tau))                   // [P, V]
+        if config.straightThrough {
+            // y_hard − sg(y_soft) + y_soft: hard codes forward, relaxed gradients backward.
+            let sv = soft.value
+            let hard = Tensor.zeros(sv.shape)
+            let (rows, cols) = (sv.shape[0], sv.shape[1])
+            for r in 0..<rows {
+                let row = sv.storage.pointer + r * cols
+                var best = 0
+                for c in 1..<cols where row[c] > row[best] { best = c }
+                hard.storage.pointer[r * cols + best] = 1
+            }
+            soft = soft + Variable(hard - sv)
+        }
         let out = decoder(CodebookTrainer.channelsFirst(soft, b: b, h: h, w: w))        // [B, 2C, S, S]
         let rec = config.decoder.reconstruction == "mse" ? mseLoss(out, pixels) : logitLaplaceLoss(out, target: pixels)
         // KL(q ‖ uniform) per position, = Σ q log q + log V, scaled to the reconstruction's per-sub-pixel units.
