@@ -51,20 +51,25 @@ public final class BufferPool: @unchecked Sendable {
 
     private var free: [Int: [UnsafeMutableRawPointer]] = [:]
     private var cachedBytes = 0
-    private var lock = pthread_mutex_t()
+    // A heap-allocated mutex: `&storedProperty` is not guaranteed to be a stable address in Swift.
+    private let lock: UnsafeMutablePointer<pthread_mutex_t> = {
+        let p = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(p, nil)
+        return p
+    }()
 
-    init() { pthread_mutex_init(&lock, nil) }
+    init() {}
 
     /// A 64-byte aligned buffer of `byteCount` bytes (contents undefined).
     public func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
         if byteCount >= minimumBytes {
-            pthread_mutex_lock(&lock)
+            pthread_mutex_lock(lock)
             if let p = free[byteCount]?.popLast() {
                 cachedBytes -= byteCount
-                pthread_mutex_unlock(&lock)
+                pthread_mutex_unlock(lock)
                 return p
             }
-            pthread_mutex_unlock(&lock)
+            pthread_mutex_unlock(lock)
         }
         return UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
     }
@@ -72,24 +77,24 @@ public final class BufferPool: @unchecked Sendable {
     /// Returns a buffer obtained from `allocate`.
     public func release(_ p: UnsafeMutableRawPointer, byteCount: Int) {
         if byteCount >= minimumBytes {
-            pthread_mutex_lock(&lock)
+            pthread_mutex_lock(lock)
             if cachedBytes + byteCount <= limitBytes {
                 free[byteCount, default: []].append(p)
                 cachedBytes += byteCount
-                pthread_mutex_unlock(&lock)
+                pthread_mutex_unlock(lock)
                 return
             }
-            pthread_mutex_unlock(&lock)
+            pthread_mutex_unlock(lock)
         }
         p.deallocate()
     }
 
     /// Frees every cached buffer.
     public func trim() {
-        pthread_mutex_lock(&lock)
+        pthread_mutex_lock(lock)
         for (_, list) in free { for p in list { p.deallocate() } }
         free = [:]
         cachedBytes = 0
-        pthread_mutex_unlock(&lock)
+        pthread_mutex_unlock(lock)
     }
 }
