@@ -88,3 +88,14 @@ private func crc32(_ bytes: [UInt8]) -> UInt32 {
     }
     return c ^ 0xffff_ffff
 }
+
+@Test(arguments: ["progressive.jpg", "gray.jpg", "cmyk.jpg", "gray16.png", "palette.png", "palette_trns.png", "gray_alpha.png", "bilevel.png"])
+func decodingMatchesPILConvertRGB(file: String) throws {
+    let dir = TestPaths.fixtures.appendingPathComponent("decode")
+    let want = try SafeTensorsFile(path: dir.appendingPathComponent("decoded.safetensors").path).intTensor(file.replacingOccurrences(of: ".", with: "_"))
+    let img = try RGBImage.load(dir.appendingPathComponent(file).path)
+    #expect([img.height, img.width, 3] == want.shape)
+    let diffs = zip(img.pixels, want.values).map { abs(Int($0) - $1) }
+    // Same libjpeg-turbo arithmetic for JPEG; PNG is lossless: expect identity (CMYK within one level of rounding).
+    #expect((diffs.max() ?? 0) <= (file == "cmyk.jpg" ? 1 : 0), "\(file): max diff \(diffs.max() ?? 0)")
+}

@@ -115,3 +115,37 @@ private let microDir = TestPaths.fixtures.appendingPathComponent("flava_micro_bi
     let heads = [model.mimHead, model.mlmHead, model.mmmImageHead, model.mmmTextHead].map(\.parameterCount).reduce(0, +) + model.itmHead.parameterCount
     #expect(heads == 62_502_774)
 }
+
+@Test func positionInterpolationMatchesTorchBicubic() throws {
+    let f = try SafeTensorsFile(path: TestPaths.fixtures.appendingPathComponent("interpolate.safetensors").path)
+    var c = FlavaImageConfig()
+    c.hiddenSize = 6; c.numAttentionHeads = 1; c.imageSize = 32; c.patchSize = 8
+    var ini = Initializer(seed: 0)
+    let emb = FlavaImageEmbeddings(c, init: &ini)
+    emb.positionEmbeddings.value = try f.floatTensor("table")
+    for (h, w) in [(3, 3), (6, 5), (2, 7)] {
+        let got = emb.interpolatedPositions(height: h * 8, width: w * 8).value
+        #expect(closenessReport(got, try f.floatTensor("resized_\(h)x\(w)"), atol: 1e-5, rtol: 1e-5, name: "\(h)x\(w)") == nil)
+    }
+    // At the trained grid the table is returned unchanged.
+    #expect(emb.interpolatedPositions(height: 32, width: 32).value.array == emb.positionEmbeddings.value.array)
+}
+
+@Test func shardedCheckpointsLoad() throws {
+    let src = try SafeTensorsFile(path: tinyDir + "/model.safetensors")
+    let dir = TestPaths.temporaryDirectory().path
+    try FileManager.default.copyItem(atPath: tinyDir + "/config.json", toPath: dir + "/config.json")
+    let keys = src.keys
+    var map: [String: String] = [:]
+    for (i, part) in [Array(keys[..<90]), Array(keys[90...])].enumerated() {
+        let name = "model-0000\(i + 1)-of-00002.safetensors"
+        try SafeTensors.write(try part.map { ($0, StoredTensor.float(try src.floatTensor($0))) }, to: dir + "/" + name)
+        for k in part { map[k] = name }
+    }
+    let index = try JSONSerialization.data(withJSONObject: ["metadata": ["total_size": 0], "weight_map": map])
+    try index.write(to: URL(fileURLWithPath: dir + "/model.safetensors.index.json"))
+    let (m, report) = try FlavaCheckpoint.loadPreTraining(dir)
+    #expect(report.isExact)
+    let (ref, _) = try FlavaCheckpoint.loadPreTraining(tinyDir)
+    #expect(m.stateDict().map(\.value.array) == ref.stateDict().map(\.value.array))
+}
