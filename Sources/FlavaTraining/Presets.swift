@@ -22,3 +22,29 @@ public enum FlavaTrainingPresets {
         return c
     }
 }
+
+extension FlavaTrainingPresets {
+    /// A tiny FLAVA for tests and smoke runs: hidden 32, 2 heads, one layer per encoder, 32-pixel images in
+    /// 8-pixel patches, a 64-code visual vocabulary.
+    public static func tinyConfig(vocabSize: Int) -> FlavaConfig {
+        var c = smallConfig(vocabSize: vocabSize)
+        c.hiddenSize = 32
+        for h in [32] { c.imageConfig.hiddenSize = h; c.textConfig.hiddenSize = h; c.multimodalConfig.hiddenSize = h }
+        c.imageConfig.numAttentionHeads = 2; c.textConfig.numAttentionHeads = 2; c.multimodalConfig.numAttentionHeads = 2
+        c.imageConfig.intermediateSize = 64; c.textConfig.intermediateSize = 64; c.multimodalConfig.intermediateSize = 64
+        c.imageConfig.numHiddenLayers = 1; c.textConfig.numHiddenLayers = 1; c.multimodalConfig.numHiddenLayers = 1
+        c.imageConfig.imageSize = 32; c.imageConfig.vocabSize = 64
+        c.projectionDim = 32
+        c.imageCodebookConfig.vocabSize = 64; c.imageCodebookConfig.hiddenSize = 4
+        return c
+    }
+
+    /// A preset by name ("small" or "tiny").
+    public static func config(named name: String, vocabSize: Int) -> FlavaConfig? {
+        switch name {
+        case "small": return smallConfig(vocabSize: vocabSize)
+        case "tiny": return tinyConfig(vocabSize: vocabSize)
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,251 @@
+// Joint FLAVA pretraining (paper §3.3–3.5, Table A.2): every step draws one dataset by probability (image-text
+// pairs → global contrastive + ITM + MMM-image + MMM-text; images → MIM; text → MLM) and takes a full batch
+// from it; AdamW without decay on biases and norms, linear warmup then cosine decay, gradient accumulation,
+// global-norm clipping, the logit-scale clamp (training mode); checkpoints written atomically with optimizer
+// and trainer state so that a run resumes exactly; zero-shot evaluation on held-out data.
+import Foundation
+import FlavaTensor
+import FlavaAutograd
+import FlavaNN
+import FlavaModel
+import FlavaData
+import FlavaEval
+
+/// Which objectives a run optimizes (the paper's ablations and the CLIP baseline are subsets).
+public struct PretrainingObjectives: Codable, Sendable, Equatable {
+    public var contrastive = true, itm = true, mmmImage = true, mmmText = true, mim = true, mlm = true
+
+    /// Parses "contrastive,itm,mmm_image,mmm_text,mim,mlm" (or "all").
+    public init(_ spec: String = "all") throws {
+        guard spec != "all" else { return }
+        let names = Set(spec.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        let known: Set<String> = ["contrastive", "itm", "mmm_image", "mmm_text", "mim", "mlm"]
+        if let bad = names.subtracting(known).first { throw DataError("unknown objective '\(bad)' (known: \(known.sorted().joined(separator: ", ")))") }
+        contrastive = names.contains("contrastive"); itm = names.contains("itm"); mmmImage = names.contains("mmm_image")
+        mmmText = names.contains("mmm_text"); mim = names.contains("mim"); mlm = names.contains("mlm")
+    }
+
+    /// Applies to the config's loss weights (0 turns a loss off).
+    public func apply(to c: inout FlavaConfig) {
+        if !contrastive { c.globalContrastiveWeight = 0 }
+        if !itm { c.itmWeight = 0 }
+        if !mmmImage { c.mmmImageWeight = 0 }
+        if !mmmText { c.mmmTextWeight = 0 }
+        if !mim { c.mimWeight = 0 }
+        if !mlm { c.mlmWeight = 0 }
+    }
+
+    public var needsPairs: Bool { contrastive || itm || mmmImage || mmmText }
+    public var needsCodebook: Bool { mmmImage || mim }
+}
+
+/// Everything a pretraining run is configured by (also saved in each checkpoint).
+public struct PretrainingConfig: Codable, Sendable {
+    public var steps = 1200
+    public var batchSize = 32
+    public var accumulation = 1
+    public var learningRate: Float = 1e-3
+    public var weightDecay: Float = 0.1
+    public var warmupSteps = 100
+    public var maxGradNorm: Float = 1.0
+    /// Sampling probabilities of pairs / images / text (Table A.2: 0.70 / 0.15 / 0.15).
+    public var probabilities: [Double] = [0.70, 0.15, 0.15]
+    public var objectives = try! PretrainingObjectives()
+    public var seed: UInt64 = 0
+    public var checkpointEvery = 400
+    public var evalEvery = 200
+    public var data = PretrainingDataConfig()
+    public init() {}
+}
+
+/// One row of the metrics log.
+public struct PretrainingLogEntry: Codable, Sendable {
+    public var step: Int
+    public var kind: String
+    public var losses: [String: Double]
+    public var learningRate: Double
+    public var samplesPerSecond: Double
+    public var eval: [String: Double]?
+}
+
+/// The state saved beside the model so that a run resumes exactly.
+public struct TrainerState: Codable, Sendable {
+    public var step: Int
+    public var rng: SeededGenerator
+    public var positions: [String: LoaderPosition]
+    public var bestScore: Double?
+    public var config: PretrainingConfig
+}
+
+/// Runs joint pretraining.
+public final class Pretrainer {
+    public let model: FlavaForPreTraining
+    public let tokenizer: BertTokenizer
+    public var config: PretrainingConfig
+    let optimizer: AdamW
+    let named: [(key: String, variable: Variable)]
+    public private(set) var step = 0
+    var rng: SeededGenerator
+    var loaders: [String: DataLoader<PretrainingItem, PretrainingBatch>] = [:]
+    let sources: [String: DataSource]
+    public var bestScore: Double?
+
+    /// `sources`: "pairs", "images", "text" (missing kinds are never drawn).
+    public init(model: FlavaForPreTraining, tokenizer: BertTokenizer, config: PretrainingConfig, sources: [String: DataSource]) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.sources = sources
+        named = model.namedParameters().filter { $0.variable.requiresGrad }
+        optimizer = AdamW(namedParameters: named, .init(learningRate: config.learningRate, weightDecay: config.weightDecay))
+        rng = SeededGenerator(seed: config.seed)
+        model.train()
+    }
+
+    func loader(_ kind: String, from position: LoaderPosition) throws -> DataLoader<PretrainingItem, PretrainingBatch> {
+        guard let src = sources[kind] else { throw DataError("no \(kind) data source") }
+        let batcher = PretrainingBatcher(config: config.data, tokenizer: tokenizer)
+        let o = LoaderOptions(batchSize: config.batchSize, shuffleBuffer: 256, seed: config.seed &+ (kind == "pairs" ? 1 : kind == "images" ? 2 : 3))
+        let pairs = kind == "pairs"
+        return try DataLoader(source: src, options: o, resumeFrom: position,
+            transform: { r, g in try batcher.item(r, needImage: kind != "text", needText: kind != "images", wholeWord: pairs, &g) },
+            collate: { items, g in batcher.collate(items, pairs: pairs, &g) })
+    }
+
+    /// The data kinds this run draws from, with their probabilities (renormalized over what is available).
+    var kinds: [(String, Double)] {
+        let o = config.objectives
+        var k: [(String, Double)] = []
+        if o.needsPairs && sources["pairs"] != nil { k.append(("pairs", config.probabilities[0])) }
+        if o.mim && sources["images"] != nil { k.append(("images", config.probabilities[1])) }
+        if o.mlm && sources["text"] != nil { k.append(("text", config.probabilities[2])) }
+        let total = k.reduce(0) { $0 + $1.1 }
+        return k.map { ($0.0, $0.1 / max(total, 1e-12)) }
+    }
+
+    /// Starts (or resumes) the loaders.
+    public func start(positions: [String: LoaderPosition] = [:]) throws {
+        guard !kinds.isEmpty else { throw DataError("no data for the selected objectives") }
+        for (k, _) in kinds { loaders[k] = try loader(k, from: positions[k] ?? LoaderPosition()) }
+    }
+
+    func input(_ b: PretrainingBatch) -> FlavaPreTrainingInput {
+        FlavaPreTrainingInput(inputIds: b.inputIds, inputIdsMasked: b.inputIdsMasked, attentionMask: b.attentionMask,
+                              pixelValues: b.pixelValues, codebookPixelValues: b.codebookPixelValues,
+                              boolMaskedPos: b.boolMaskedPos, mlmLabels: b.mlmLabels, itmLabels: b.itmLabels)
+    }
+
+    /// One optimizer step (with `accumulation` micro-batches of the drawn kind).
+    public func trainStep() throws -> PretrainingLogEntry {
+        let t0 = Date()
+        let u = Double(rng.nextUniform())
+        var acc = 0.0
+        var kind = kinds.last!.0
+        for (k, p) in kinds { acc += p; if u < acc { kind = k; break } }
+        model.zeroGrad()
+        var losses: [String: Double] = [:]
+        var samples = 0
+        for _ in 0..<config.accumulation {
+            guard let batch = try loaders[kind]!.next() else { throw DataError("\(kind) data ran out") }
+            let out = model(input(batch))
+            guard let loss = out.loss else { throw DataError("no loss for a \(kind) batch with the selected objectives") }
+            let scaled = config.accumulation > 1 ? loss * Float(1 / Double(config.accumulation)) : loss
+            scaled.backward()
+            for (k, v) in out.losses { losses[k, default: 0] += Double(v.value.scalarValue) / Double(config.accumulation) }
+            samples += batch.count
+        }
+        let schedule = LearningRateSchedule.cosine(warmup: config.warmupSteps, total: config.steps)
+        optimizer.learningRateScale = Float(schedule.multiplier(at: step))
+        Gradients.clipGlobalNorm(named.map(\.variable), maxNorm: config.maxGradNorm)
+        optimizer.step()
+        step += 1
+        for (k, v) in losses where !v.isFinite { throw DataError("loss \(k) became \(v) at step \(step)") }
+        return PretrainingLogEntry(step: step, kind: kind, losses: losses,
+                                   learningRate: Double(config.learningRate * optimizer.learningRateScale),
+                                   samplesPerSecond: Double(samples) / Date().timeIntervalSince(t0), eval: nil)
+    }
+
+    // MARK: checkpoints
+
+    /// Writes checkpoint-STEP atomically (a temporary folder renamed into place): the model in the Hugging Face
+    /// layout, vocab.txt, the optimizer moments and the trainer state.
+    @discardableResult
+    public func saveCheckpoint(in runDir: String, name: String? = nil, vocabFile: String) throws -> String {
+        let final = runDir + "/" + (name ?? "checkpoint-\(step)")
+        let tmp = final + ".tmp-\(getpid())"
+        try? FileManager.default.removeItem(atPath: tmp)
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        try FlavaCheckpoint.save(model, to: tmp)
+        try FileManager.default.copyItem(atPath: vocabFile, toPath: tmp + "/vocab.txt")
+        var tensors: [(String, StoredTensor)] = []
+        for ((key, _), state) in zip(named, optimizer.stateList()) {
+            guard let s = state else { continue }
+            tensors.append(("\(key).exp_avg", .float(s.m))); tensors.append(("\(key).exp_avg_sq", .float(s.v)))
+            tensors.append(("\(key).step", .int(IntTensor(shape: [], [s.step]))))
+        }
+        try SafeTensors.write(tensors, to: tmp + "/optimizer.safetensors")
+        let state = TrainerState(step: step, rng: rng, positions: loaders.mapValues { $0.position }, bestScore: bestScore, config: config)
+        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try enc.encode(state).write(to: URL(fileURLWithPath: tmp + "/trainer_state.json"), options: .atomic)
+        if FileManager.default.fileExists(atPath: final) {
+            let old = final + ".old-\(getpid())"
+            try FileManager.default.moveItem(atPath: final, toPath: old)
+            try FileManager.default.moveItem(atPath: tmp, toPath: final)
+            try? FileManager.default.removeItem(atPath: old)
+        } else {
+            try FileManager.default.moveItem(atPath: tmp, toPath: final)
+        }
+        return final
+    }
+
+    /// Restores optimizer moments, step, RNG and data positions from a checkpoint written by `saveCheckpoint`
+    /// (the model weights are loaded by the caller) and restarts the loaders there.
+    public func resume(from dir: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/trainer_state.json"))
+        let state = try JSONDecoder().decode(TrainerState.self, from: data)
+        let opt = try SafeTensorsFile(path: dir + "/optimizer.safetensors")
+        var list: [(m: Tensor, v: Tensor, step: Int)?] = []
+        for (key, _) in named {
+            if opt.info("\(key).exp_avg") != nil {
+                list.append((try opt.floatTensor("\(key).exp_avg").copy(), try opt.floatTensor("\(key).exp_avg_sq").copy(),
+                             try opt.intTensor("\(key).step").values[0]))
+            } else { list.append(nil) }
+        }
+        optimizer.restore(list)
+        step = state.step
+        rng = state.rng
+        bestScore = state.bestScore
+        loaders.values.forEach { $0.stop() }
+        loaders = [:]
+        try start(positions: state.positions)
+    }
+
+    public func stop() { loaders.values.forEach { $0.stop() } }
+}
+
+/// Held-out zero-shot evaluation of a FLAVA on the synthetic world: retrieval over `candidates` pairs both ways
+/// and classification over the world's 48 colour–shape classes.
+public enum SyntheticEvaluation {
+    public static func run(model: FlavaModel, tokenizer: BertTokenizer, world: SyntheticWorld, data: PretrainingDataConfig,
+                           candidates: Int = 100, classificationImages: Int = 240) -> [String: Double] {
+        let embedder = FlavaEmbedder(model: model, tokenizer: tokenizer, processor: data.processor)
+        let samples = (0..<candidates).map { world.sample($0, split: .heldOut) }
+        let pixels = embedder.pixelValues(samples.map(\.image))
+        let images = embedder.imageEmbeddings(pixels, batchSize: 50)
+        let text = try! embedder.tokenize(samples.map { $0.captions[0] }, maxLength: data.maxTextLength)
+        let texts = embedder.textEmbeddings(text, batchSize: 50)
+        let r = ZeroShot.retrieval(images: images, texts: texts, textImage: Array(0..<candidates), ks: [1, 5])
+        // Zero-shot classification: prompts per class, held-out scenes whose first object defines the class.
+        let templates = ["a {}", "a picture of a {}", "a small {}", "a large {}"]
+        let prompts = SyntheticWorld.classNames.flatMap { c in templates.map { $0.replacingOccurrences(of: "{}", with: c) } }
+        let classes = ZeroShot.classEmbeddings(promptEmbeddings: embedder.textEmbeddings(try! embedder.tokenize(prompts, maxLength: data.maxTextLength), batchSize: 64),
+                                               templatesPerClass: templates.count)
+        let cls = (0..<classificationImages).map { world.sample(10_000 + $0, split: .heldOut) }
+        let clsEmb = embedder.imageEmbeddings(embedder.pixelValues(cls.map(\.image)), batchSize: 60)
+        let z = ZeroShot.classify(images: clsEmb, classes: classes, labels: cls.map(\.label))
+        var out = r.summary.filter { ["image_to_text_R@1", "image_to_text_R@5", "text_to_image_R@1", "text_to_image_R@5"].contains($0.key) }
+        out["zero_shot_accuracy"] = z.top1
+        out["zero_shot_chance"] = 1 / Double(SyntheticWorld.classNames.count)
+        return out
+    }
+}

@@ -1,0 +1,200 @@
+// flava pretrain: joint FLAVA pretraining; with no options, a small FLAVA on the built-in synthetic world
+// (first a vocabulary and a codebook), then held-out zero-shot results against chance.
+import ArgumentParser
+import Foundation
+import FlavaKit
+
+struct Pretrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Pretrain FLAVA (contrastive, ITM, MMM, MIM, MLM); by default a small model on the synthetic world.",
+        discussion: """
+        Each step draws pairs / images / text by --probabilities and takes a full batch. Checkpoints (Hugging Face \
+        layout + optimizer and trainer state) go to OUTPUT/checkpoint-STEP, written atomically; --resume DIR \
+        continues a run exactly. Metrics go to OUTPUT/metrics.jsonl.
+        """)
+
+    @Option(help: "Run folder.") var output = "runs/pretrain"
+    @Option(help: "Optimizer steps.") var steps = 1200
+    @Option(help: "Batch size.") var batchSize = 32
+    @Option(help: "Micro-batches accumulated per step.") var accumulation = 1
+    @Option(help: "Peak learning rate.") var learningRate: Float = 1e-3
+    @Option(help: "Warmup steps (then cosine decay).") var warmup = 100
+    @Option(help: "Comma-separated objectives (contrastive,itm,mmm_image,mmm_text,mim,mlm) or all.") var objectives = "all"
+    @Option(help: "Probabilities of pairs,images,text.") var probabilities = "0.70,0.15,0.15"
+    @Option(help: "An existing codebook folder (default: train one first).") var codebook: String?
+    @Option(help: "Codebook training steps when none is given.") var codebookSteps = 100
+    @Option(help: "A vocab.txt (default: train a WordPiece vocabulary on the data).") var vocab: String?
+    @Option(help: "Evaluate every N steps.") var evalEvery = 200
+    @Option(help: "Checkpoint every N steps.") var checkpointEvery = 400
+    @Option(help: "Continue from this checkpoint folder.") var resume: String?
+    @Option(help: "Seed.") var seed: UInt64 = 0
+    @Option(help: "Write a JSON summary here.") var summary: String?
+    @Option(help: "Model size: small (default) or tiny (for smoke tests).") var size = "small"
+
+    func run() throws {
+        let start = Date()
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let probs = probabilities.split(separator: ",").compactMap { Double($0) }
+        guard probs.count == 3, probs.allSatisfy({ $0 >= 0 }), probs.reduce(0, +) > 0 else {
+            throw ValidationError("--probabilities needs three non-negative numbers (pairs,images,text)")
+        }
+        var cfg = PretrainingConfig()
+        cfg.steps = steps; cfg.batchSize = batchSize; cfg.accumulation = accumulation; cfg.learningRate = learningRate
+        cfg.warmupSteps = warmup; cfg.probabilities = probs; cfg.objectives = try PretrainingObjectives(objectives); cfg.seed = seed
+        cfg.evalEvery = evalEvery; cfg.checkpointEvery = checkpointEvery
+        var world = SyntheticWorld(seed: seed, imageSize: cfg.data.imageSize)
+
+        // 1. Vocabulary.
+        let vocabFile = output + "/vocab.txt"
+        if let v = vocab { if v != vocabFile { try? FileManager.default.removeItem(atPath: vocabFile); try FileManager.default.copyItem(atPath: v, toPath: vocabFile) } }
+        else if !FileManager.default.fileExists(atPath: vocabFile) {
+            let trainer = WordPieceTrainer(vocabSize: 400, minFrequency: 2)
+            let corpus = (0..<4000).flatMap { world.sample($0).captions } + (0..<2000).map { world.unpairedText($0) }
+            let words = trainer.train(wordCounts: trainer.countWords(corpus))
+            try (words.joined(separator: "\n") + "\n").write(toFile: vocabFile, atomically: true, encoding: .utf8)
+            print("vocabulary: \(words.count) WordPiece tokens trained on the synthetic captions")
+        }
+        let tokenizer = try BertTokenizer(vocabFile: vocabFile)
+
+        // 2. Model (and codebook).
+        guard var config = FlavaTrainingPresets.config(named: size, vocabSize: tokenizer.count) else {
+            throw ValidationError("--size must be small or tiny")
+        }
+        cfg.data = PretrainingDataConfig(imageSize: config.imageConfig.imageSize, patchSize: config.imageConfig.patchSize, maxTextLength: 32)
+        cfg.objectives.apply(to: &config)
+        world = SyntheticWorld(seed: seed, imageSize: cfg.data.imageSize)
+        var ini = Initializer(seed: seed)
+        let model = FlavaForPreTraining(config, init: &ini)
+        if cfg.objectives.needsCodebook && resume == nil {
+            if let cb = codebook {
+                let loaded = try FlavaCheckpoint.loadCodebook(cb)
+                guard loaded.config.vocabSize == config.imageConfig.vocabSize else {
+                    throw ValidationError("codebook has \(loaded.config.vocabSize) codes, the model predicts \(config.imageConfig.vocabSize)")
+                }
+                model.imageCodebook = loaded
+            } else {
+                var cc = CodebookTrainingConfig.small
+                cc.steps = codebookSteps; cc.seed = seed
+                cc.codebook = config.imageCodebookConfig; cc.codebook.freeze = false
+                cc.decoder = DVAEDecoderConfig(vocabSize: cc.codebook.vocabSize, hiddenSize: cc.codebook.hiddenSize,
+                                               initSize: 4 * cc.codebook.hiddenSize, numBlocksPerGroup: cc.codebook.numBlocksPerGroup)
+                let ct = CodebookTrainer(config: cc)
+                let proc = cfg.data.processor
+                let bar = ProgressBar(total: cc.steps, label: "codebook")
+                for s in 0..<cc.steps {
+                    let batch = ShapeKernel.concat((0..<cc.batchSize).map {
+                        proc.codebookPixelValues(world.unpairedImage(s * cc.batchSize + $0)).reshaped([1, 3, cfg.data.codebookSize, cfg.data.codebookSize])
+                    }, axis: 0)
+                    _ = ct.step(batch, step: s)
+                    bar.update(s + 1)
+                }
+                try ct.save(to: output + "/codebook")
+                let cb = try FlavaCheckpoint.loadCodebook(output + "/codebook")
+                model.imageCodebook = cb
+            }
+            for (_, p) in model.imageCodebook!.namedParameters() { p.freeze() }
+        }
+        let sources: [String: DataSource] = [
+            "pairs": SyntheticSource(world: world, kind: .pairs, length: 20_000),
+            "images": SyntheticSource(world: world, kind: .images, length: 20_000),
+            "text": SyntheticSource(world: world, kind: .text, length: 20_000),
+        ]
+        let trainer = Pretrainer(model: model, tokenizer: tokenizer, config: cfg, sources: sources)
+        if let r = resume {
+            let (m, _) = try FlavaCheckpoint.loadPreTraining(r)
+            for ((_, a), (_, b)) in zip(model.namedParameters(), m.namedParameters()) { a.value = b.value.copy() }
+            try trainer.resume(from: r)
+            print("resumed from \(r) at step \(trainer.step)")
+        } else {
+            try trainer.start()
+        }
+        defer { trainer.stop() }
+
+        // 3. Train.
+        let log = try FileHandle.appending(output + "/metrics.jsonl")
+        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+        let bar = ProgressBar(total: steps, label: "pretrain")
+        var lastEval: [String: Double] = [:], bestEval: [String: Double] = [:]
+        var best = trainer.bestScore ?? -1
+        var bestPath: String? = nil
+        while trainer.step < steps {
+            var entry = try trainer.trainStep()
+            let summaryLosses = entry.losses.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.3f", $0.value))" }.joined(separator: " ")
+            bar.update(trainer.step, extra: summaryLosses)
+            if trainer.step % evalEvery == 0 || trainer.step == steps {
+                lastEval = withNoGrad { SyntheticEvaluation.run(model: model.flava, tokenizer: tokenizer, world: world, data: cfg.data) }
+                entry.eval = lastEval
+                let score = (lastEval["image_to_text_R@1"] ?? 0) + (lastEval["zero_shot_accuracy"] ?? 0)
+                if score > best {
+                    best = score; trainer.bestScore = best; bestEval = lastEval
+                    bestPath = try trainer.saveCheckpoint(in: output, name: "best", vocabFile: vocabFile)
+                }
+            }
+            if trainer.step % checkpointEvery == 0 || trainer.step == steps {
+                _ = try trainer.saveCheckpoint(in: output, vocabFile: vocabFile)
+            }
+            log.write(try enc.encode(entry) + Data("\n".utf8))
+        }
+        try log.close()
+
+        // 4. Report: the best checkpoint's held-out results (the checkpoint is chosen by them).
+        let seconds = Date().timeIntervalSince(start)
+        if !bestEval.isEmpty { lastEval = bestEval }
+        var t = TextTable(["held-out metric", "value", "chance"])
+        for k in ["image_to_text_R@1", "image_to_text_R@5", "text_to_image_R@1", "text_to_image_R@5"] {
+            t.add([k, String(format: "%.3f", lastEval[k] ?? 0), String(format: "%.3f", k.hasSuffix("@1") ? 0.01 : 0.05)])
+        }
+        t.add(["zero_shot_accuracy", String(format: "%.3f", lastEval["zero_shot_accuracy"] ?? 0), String(format: "%.3f", 1.0 / 48)])
+        print(t.render())
+        print(String(format: "%d steps in %.0f s; best checkpoint: %@", trainer.step, seconds, bestPath ?? output + "/best"))
+        try PretrainReport.write(metrics: output + "/metrics.jsonl", to: output + "/report.svg")
+        if let summary {
+            var s: [String: Any] = lastEval.mapValues { $0 as Any }
+            s["steps"] = trainer.step; s["seconds"] = seconds; s["checkpoint"] = bestPath ?? output + "/best"
+            let data = try JSONSerialization.data(withJSONObject: s, options: [.prettyPrinted, .sortedKeys])
+            try AtomicFile.write(to: summary) { sink in try data.withUnsafeBytes { try sink.write($0) } }
+        }
+    }
+}
+
+extension FileHandle {
+    /// Opens (creating if needed) a file for appending.
+    static func appending(_ path: String) throws -> FileHandle {
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw DataError("\(path): cannot open for writing") }
+        h.seekToEndOfFile()
+        return h
+    }
+}
+
+/// The end-of-run picture: each objective's loss curve and the evaluation curve, as SVG.
+enum PretrainReport {
+    static func write(metrics: String, to path: String) throws {
+        guard let text = try? String(contentsOfFile: metrics, encoding: .utf8) else { return }
+        let entries = text.split(separator: "\n").compactMap { try? JSONDecoder().decode(PretrainingLogEntry.self, from: Data($0.utf8)) }
+        var series: [String: [(Int, Double)]] = [:]
+        for e in entries {
+            for (k, v) in e.losses where v.isFinite { series[k, default: []].append((e.step, v)) }
+            for (k, v) in e.eval ?? [:] where k.hasSuffix("R@1") || k == "zero_shot_accuracy" { series["eval " + k, default: []].append((e.step, v)) }
+        }
+        let names = series.keys.sorted()
+        let w = 360, h = 200, cols = 3
+        let rows = (names.count + cols - 1) / cols
+        var svg = "<svg xmlns='http://www.w3.org/2000/svg' width='\(cols * (w + 20))' height='\(rows * (h + 40))' font-family='sans-serif' font-size='12'>"
+        for (i, name) in names.enumerated() {
+            let pts = series[name]!
+            // Smooth losses with a running mean of 20 steps for readability.
+            var smooth: [(Int, Double)] = []
+            var window: [Double] = []
+            for (s, v) in pts { window.append(v); if window.count > 20 && !name.hasPrefix("eval") { window.removeFirst() }; smooth.append((s, name.hasPrefix("eval") ? v : window.reduce(0, +) / Double(window.count))) }
+            let x0 = (i % cols) * (w + 20) + 10, y0 = (i / cols) * (h + 40) + 20
+            let maxS = Double(smooth.map(\.0).max() ?? 1), lo = smooth.map(\.1).min() ?? 0, hi = max(smooth.map(\.1).max() ?? 1, lo + 1e-6)
+            let poly = smooth.map { String(format: "%.1f,%.1f", Double(x0) + Double($0.0) / maxS * Double(w), Double(y0 + h) - ($0.1 - lo) / (hi - lo) * Double(h)) }.joined(separator: " ")
+            svg += "<rect x='\(x0)' y='\(y0)' width='\(w)' height='\(h)' fill='none' stroke='#ccc'/>"
+            svg += "<text x='\(x0)' y='\(y0 - 5)'>\(name) (\(String(format: "%.3g", lo))–\(String(format: "%.3g", hi)))</text>"
+            svg += "<polyline fill='none' stroke='#1f77b4' stroke-width='1.5' points='\(poly)'/>"
+        }
+        svg += "</svg>"
+        try svg.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}
