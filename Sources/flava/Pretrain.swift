@@ -113,6 +113,7 @@ struct Pretrain: ParsableCommand {
         // 3. Train.
         let log = try FileHandle.appending(output + "/metrics.jsonl")
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+        let board = try TensorBoardWriter(directory: output + "/tensorboard")
         let bar = ProgressBar(total: steps, label: "pretrain")
         var lastEval: [String: Double] = [:], bestEval: [String: Double] = [:]
         var best = trainer.bestScore ?? -1
@@ -134,6 +135,11 @@ struct Pretrain: ParsableCommand {
                 _ = try trainer.saveCheckpoint(in: output, vocabFile: vocabFile)
             }
             log.write(try enc.encode(entry) + Data("\n".utf8))
+            var scalars = Dictionary(uniqueKeysWithValues: entry.losses.map { ("loss/" + $0.key, $0.value) })
+            scalars["train/learning_rate"] = entry.learningRate
+            scalars["train/samples_per_second"] = entry.samplesPerSecond
+            for (k, v) in entry.eval ?? [:] { scalars["eval/" + k] = v }
+            board.scalars(scalars, step: trainer.step)
         }
         try log.close()
 
