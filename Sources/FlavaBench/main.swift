@@ -183,6 +183,7 @@ struct TrainStep: ParsableCommand {
     @Option(help: "full or small.") var size = "full"
     @Option(help: "Batch size.") var batchSize = 8
     @Option(help: "Timed steps.") var iterations = 3
+    @Option(help: "Write the model's config.json here (for the PyTorch side).") var dumpConfig: String?
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
@@ -192,6 +193,7 @@ struct TrainStep: ParsableCommand {
             config = FlavaTrainingPresets.smallConfig(vocabSize: 30522)
             imageSize = config.imageConfig.imageSize; tokens = 32
         }
+        if let dumpConfig { try config.save(dumpConfig) }
         var ini = Initializer(seed: 0)
         let model = FlavaForPreTraining(config, init: &ini)
         model.train()

@@ -27,7 +27,8 @@ def peak_rss():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["gemm", "layer", "model"])
+    ap.add_argument("what", choices=["gemm", "layer", "model", "train-step"])
+    ap.add_argument("--config", help="config.json for train-step (default: FlavaConfig())")
     ap.add_argument("--path", default="image", choices=["image", "text", "multimodal"])
     ap.add_argument("--m", type=int, default=8 * 197)
     ap.add_argument("--shapes", default="768x768,768x3072,3072x768")
@@ -49,6 +50,29 @@ def main():
             t = timed(lambda: torch.nn.functional.linear(x, w), a.iterations)
             print(json.dumps({"bench": "gemm", "peer": "pytorch", "m": a.m, "in": i, "out": o,
                               "gflops": 2 * a.m * i * o / t / 1e9}))
+        return
+    if a.what == "train-step":
+        from transformers import FlavaConfig, FlavaForPreTraining
+        cfg = FlavaConfig.from_json_file(a.config) if a.config else FlavaConfig()
+        model = FlavaForPreTraining(cfg).train()
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.1)
+        b, L = a.batch, a.tokens
+        size, patch = cfg.image_config.image_size, cfg.image_config.patch_size
+        n = (size // patch) ** 2
+        cb = int(round(n ** 0.5)) * 8
+        ids = torch.randint(1000, 21000, (b, L)) % cfg.text_config.vocab_size
+        mlm = torch.full((b, L), -100); mlm[:, 2] = ids[:, 2]
+        kw = dict(input_ids=ids, input_ids_masked=ids, attention_mask=torch.ones(b, L, dtype=torch.long),
+                  pixel_values=torch.randn(b, 3, size, size), codebook_pixel_values=torch.rand(b, 3, cb, cb) * 0.8 + 0.1,
+                  bool_masked_pos=(torch.arange(b * n).reshape(b, n) % 3 == 0).long(), mlm_labels=mlm,
+                  itm_labels=torch.tensor([0] + [1] * (b - 1)), return_loss=True)
+        def step():
+            opt.zero_grad(set_to_none=True)
+            model(**kw).loss.backward()
+            opt.step()
+        t = timed(step, a.iterations)
+        print(json.dumps({"bench": "train_step", "peer": "pytorch", "batch_size": b, "seconds": t,
+                          "samples_per_second": b / t, "peak_rss_bytes": peak_rss()}))
         return
     if a.what == "model":
         from transformers import FlavaConfig, FlavaModel
