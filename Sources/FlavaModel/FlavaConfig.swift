@@ -292,7 +292,8 @@ public struct ConfigError: Error, CustomStringConvertible {
     public init(_ path: String, _ reason: String) { self.path = path; self.reason = reason }
     public var description: String { "\(path): \(reason)" }
 
-    static func describe(_ e: DecodingError) -> String {
+    /// A one-line description of a decoding error with the offending field.
+    public static func describe(_ e: DecodingError) -> String {
         switch e {
         case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx), .keyNotFound(_, let ctx), .dataCorrupted(let ctx):
             let path = ctx.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")

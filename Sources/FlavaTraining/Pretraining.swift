@@ -41,6 +41,8 @@ public struct PretrainingObjectives: Codable, Sendable, Equatable {
 
 /// Everything a pretraining run is configured by (also saved in each checkpoint).
 public struct PretrainingConfig: Codable, Sendable {
+    // Decoding fills absent fields with the defaults below.
+
     public var steps = 1200
     public var batchSize = 32
     public var accumulation = 1
@@ -56,6 +58,22 @@ public struct PretrainingConfig: Codable, Sendable {
     public var evalEvery = 200
     public var data = PretrainingDataConfig()
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case steps, batchSize, accumulation, learningRate, weightDecay, warmupSteps, maxGradNorm, probabilities, objectives
+        case seed, checkpointEvery, evalEvery, data
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = PretrainingConfig()
+        steps = try c.value(.steps, d.steps); batchSize = try c.value(.batchSize, d.batchSize)
+        accumulation = try c.value(.accumulation, d.accumulation); learningRate = try c.value(.learningRate, d.learningRate)
+        weightDecay = try c.value(.weightDecay, d.weightDecay); warmupSteps = try c.value(.warmupSteps, d.warmupSteps)
+        maxGradNorm = try c.value(.maxGradNorm, d.maxGradNorm); probabilities = try c.value(.probabilities, d.probabilities)
+        objectives = try c.value(.objectives, d.objectives); seed = try c.value(.seed, d.seed)
+        checkpointEvery = try c.value(.checkpointEvery, d.checkpointEvery); evalEvery = try c.value(.evalEvery, d.evalEvery)
+        data = try c.value(.data, d.data)
+    }
 }
 
 /// One row of the metrics log.
@@ -247,5 +265,24 @@ public enum SyntheticEvaluation {
         out["zero_shot_accuracy"] = z.top1
         out["zero_shot_chance"] = 1 / Double(SyntheticWorld.classNames.count)
         return out
+    }
+}
+
+/// Retrieval evaluation on held-out pairs from any source (the first `candidates` records).
+public enum RetrievalEvaluation {
+    public static func run(model: FlavaModel, tokenizer: BertTokenizer, source: DataSource, data: PretrainingDataConfig,
+                           candidates: Int = 100) throws -> [String: Double] {
+        let stream = try source.stream(epoch: 0, seed: 0)
+        var images: [RGBImage] = [], captions: [String] = []
+        while images.count < candidates, let r = try stream.next() {
+            guard let ref = r.image, let t = r.text, let img = try? ref.load() else { continue }
+            images.append(img); captions.append(t)
+        }
+        guard !images.isEmpty else { throw DataError("\(source.name): no usable image-text pairs to evaluate on") }
+        let embedder = FlavaEmbedder(model: model, tokenizer: tokenizer, processor: data.processor)
+        let i = embedder.imageEmbeddings(embedder.pixelValues(images), batchSize: 50)
+        let t = embedder.textEmbeddings(try embedder.tokenize(captions, maxLength: data.maxTextLength), batchSize: 50)
+        return ZeroShot.retrieval(images: i, texts: t, textImage: Array(0..<images.count), ks: [1, 5]).summary
+            .filter { $0.key.contains("R@") }
     }
 }

@@ -14,34 +14,60 @@ struct Pretrain: ParsableCommand {
         """)
 
     @Option(help: "Run folder.") var output = "runs/pretrain"
-    @Option(help: "Optimizer steps.") var steps = 1200
-    @Option(help: "Batch size.") var batchSize = 32
-    @Option(help: "Micro-batches accumulated per step.") var accumulation = 1
-    @Option(help: "Peak learning rate.") var learningRate: Float = 1e-3
-    @Option(help: "Warmup steps (then cosine decay).") var warmup = 100
-    @Option(help: "Comma-separated objectives (contrastive,itm,mmm_image,mmm_text,mim,mlm) or all.") var objectives = "all"
-    @Option(help: "Probabilities of pairs,images,text.") var probabilities = "0.70,0.15,0.15"
+    @Option(help: "A JSON file of PretrainingConfig fields (steps, batchSize, learningRate, probabilities, objectives, …); flags override it.") var config: String?
+    @Option(help: "Optimizer steps (default 1200).") var steps: Int?
+    @Option(help: "Batch size (default 32).") var batchSize: Int?
+    @Option(help: "Micro-batches accumulated per step (default 1).") var accumulation: Int?
+    @Option(help: "Peak learning rate (default 1e-3).") var learningRate: Float?
+    @Option(help: "Warmup steps, then cosine decay (default 100).") var warmup: Int?
+    @Option(help: "Comma-separated objectives (contrastive,itm,mmm_image,mmm_text,mim,mlm) or all.") var objectives: String?
+    @Option(help: "Probabilities of pairs,images,text (default 0.70,0.15,0.15).") var probabilities: String?
+    @Option(help: "Image-text pairs source spec (default: the synthetic world).") var pairs = "synthetic:pairs"
+    @Option(help: "Images-alone source spec.") var images = "synthetic:images"
+    @Option(help: "Text-alone source spec.") var text = "synthetic:text"
+    @Option(help: "Held-out pairs for retrieval evaluation (default: the synthetic world's held-out split when training on it).") var evalPairs: String?
+    @Option(help: "Initialize the text encoder from this checkpoint (e.g. an MLM-only run).") var initText: String?
+    @Option(help: "Initialize the image encoder from this checkpoint (e.g. a MIM-only run).") var initImage: String?
     @Option(help: "An existing codebook folder (default: train one first).") var codebook: String?
     @Option(help: "Codebook training steps when none is given.") var codebookSteps = 100
     @Option(help: "A vocab.txt (default: train a WordPiece vocabulary on the data).") var vocab: String?
-    @Option(help: "Evaluate every N steps.") var evalEvery = 200
-    @Option(help: "Checkpoint every N steps.") var checkpointEvery = 400
+    @Option(help: "Evaluate every N steps (default 200).") var evalEvery: Int?
+    @Option(help: "Checkpoint every N steps (default 400).") var checkpointEvery: Int?
     @Option(help: "Continue from this checkpoint folder.") var resume: String?
-    @Option(help: "Seed.") var seed: UInt64 = 0
+    @Option(help: "Seed (default 0).") var seed: UInt64?
     @Option(help: "Write a JSON summary here.") var summary: String?
     @Option(help: "Model size: small (default) or tiny (for smoke tests).") var size = "small"
+    @Option(help: "Loss weights of the model config, e.g. mim=0.5,itm=2 (names: mim, mlm, global_contrastive, itm, mmm_image, mmm_text).") var lossWeights: String?
 
     func run() throws {
         let start = Date()
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        let probs = probabilities.split(separator: ",").compactMap { Double($0) }
-        guard probs.count == 3, probs.allSatisfy({ $0 >= 0 }), probs.reduce(0, +) > 0 else {
-            throw ValidationError("--probabilities needs three non-negative numbers (pairs,images,text)")
-        }
         var cfg = PretrainingConfig()
-        cfg.steps = steps; cfg.batchSize = batchSize; cfg.accumulation = accumulation; cfg.learningRate = learningRate
-        cfg.warmupSteps = warmup; cfg.probabilities = probs; cfg.objectives = try PretrainingObjectives(objectives); cfg.seed = seed
-        cfg.evalEvery = evalEvery; cfg.checkpointEvery = checkpointEvery
+        if let path = config {
+            guard let data = FileManager.default.contents(atPath: path) else { throw DataError("\(path): cannot read config") }
+            do { cfg = try JSONDecoder().decode(PretrainingConfig.self, from: data) }
+            catch let e as DecodingError { throw ConfigError(path, ConfigError.describe(e)) }
+        }
+        if let p = probabilities {
+            let probs = p.split(separator: ",").compactMap { Double($0) }
+            guard probs.count == 3, probs.allSatisfy({ $0 >= 0 }), probs.reduce(0, +) > 0 else {
+                throw ValidationError("--probabilities needs three non-negative numbers (pairs,images,text)")
+            }
+            cfg.probabilities = probs
+        }
+        if let v = steps { cfg.steps = v }
+        if let v = batchSize { cfg.batchSize = v }
+        if let v = accumulation { cfg.accumulation = v }
+        if let v = learningRate { cfg.learningRate = v }
+        if let v = warmup { cfg.warmupSteps = v }
+        if let v = objectives { cfg.objectives = try PretrainingObjectives(v) }
+        if let v = seed { cfg.seed = v }
+        if let v = evalEvery { cfg.evalEvery = v }
+        if let v = checkpointEvery { cfg.checkpointEvery = v }
+        guard cfg.steps >= 1, cfg.batchSize >= 1, cfg.accumulation >= 1, cfg.evalEvery >= 1, cfg.checkpointEvery >= 1 else {
+            throw ValidationError("steps, batch size, accumulation, eval and checkpoint intervals must be at least 1")
+        }
+        let steps = cfg.steps, seed = cfg.seed, evalEvery = cfg.evalEvery, checkpointEvery = cfg.checkpointEvery
         var world = SyntheticWorld(seed: seed, imageSize: cfg.data.imageSize)
 
         // 1. Vocabulary.
@@ -62,6 +88,19 @@ struct Pretrain: ParsableCommand {
         }
         cfg.data = PretrainingDataConfig(imageSize: config.imageConfig.imageSize, patchSize: config.imageConfig.patchSize, maxTextLength: 32)
         cfg.objectives.apply(to: &config)
+        for pair in (lossWeights ?? "").split(separator: ",") where !pair.isEmpty {
+            let kv = pair.split(separator: "=")
+            guard kv.count == 2, let w = Double(kv[1]), w >= 0 else { throw ValidationError("--loss-weights: '\(pair)' is not name=weight") }
+            switch kv[0] {
+            case "mim": config.mimWeight = w
+            case "mlm": config.mlmWeight = w
+            case "global_contrastive": config.globalContrastiveWeight = w
+            case "itm": config.itmWeight = w
+            case "mmm_image": config.mmmImageWeight = w
+            case "mmm_text": config.mmmTextWeight = w
+            default: throw ValidationError("--loss-weights: unknown loss '\(kv[0])'")
+            }
+        }
         world = SyntheticWorld(seed: seed, imageSize: cfg.data.imageSize)
         var ini = Initializer(seed: seed)
         let model = FlavaForPreTraining(config, init: &ini)
@@ -94,11 +133,24 @@ struct Pretrain: ParsableCommand {
             }
             for (_, p) in model.imageCodebook!.namedParameters() { p.freeze() }
         }
-        let sources: [String: DataSource] = [
-            "pairs": SyntheticSource(world: world, kind: .pairs, length: 20_000),
-            "images": SyntheticSource(world: world, kind: .images, length: 20_000),
-            "text": SyntheticSource(world: world, kind: .text, length: 20_000),
-        ]
+        func source(_ spec: String, _ kind: SyntheticSource.Kind) throws -> DataSource {
+            spec.hasPrefix("synthetic") ? SyntheticSource(world: world, kind: kind, length: 20_000)
+                : try dataSource(spec: spec, imageSize: cfg.data.imageSize, seed: seed)
+        }
+        let sources: [String: DataSource] = ["pairs": try source(pairs, .pairs), "images": try source(images, .images),
+                                             "text": try source(text, .text)]
+        let syntheticEval = pairs.hasPrefix("synthetic") && evalPairs == nil
+        // Unimodal initialization (paper §3.3): encoders from MLM-only / MIM-only runs, the rest fresh.
+        for (dir, pick) in [(initText, { (m: FlavaModel) -> Module in m.textModel }), (initImage, { (m: FlavaModel) -> Module in m.imageModel })] {
+            guard let dir else { continue }
+            let (src, _) = try FlavaCheckpoint.loadPreTraining(dir)
+            let from = pick(src.flava).namedParameters(), to = pick(model.flava).namedParameters()
+            guard from.map(\.key) == to.map(\.key), zip(from, to).allSatisfy({ $0.variable.shape == $1.variable.shape }) else {
+                throw ConfigError(dir, "its encoder does not have this model's shape (same --size and vocabulary needed)")
+            }
+            for (a, b) in zip(to, from) { a.variable.value = b.variable.value.copy() }
+            print("initialized the \(pick(model.flava) === model.flava.textModel ? "text" : "image") encoder from \(dir)")
+        }
         let trainer = Pretrainer(model: model, tokenizer: tokenizer, config: cfg, sources: sources)
         if let r = resume {
             let (m, _) = try FlavaCheckpoint.loadPreTraining(r)
@@ -122,8 +174,11 @@ struct Pretrain: ParsableCommand {
             var entry = try trainer.trainStep()
             let summaryLosses = entry.losses.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.3f", $0.value))" }.joined(separator: " ")
             bar.update(trainer.step, extra: summaryLosses)
-            if trainer.step % evalEvery == 0 || trainer.step == steps {
-                lastEval = withNoGrad { SyntheticEvaluation.run(model: model.flava, tokenizer: tokenizer, world: world, data: cfg.data) }
+            if (trainer.step % evalEvery == 0 || trainer.step == steps) && (syntheticEval || evalPairs != nil) {
+                lastEval = try withNoGrad {
+                    syntheticEval ? SyntheticEvaluation.run(model: model.flava, tokenizer: tokenizer, world: world, data: cfg.data)
+                        : try RetrievalEvaluation.run(model: model.flava, tokenizer: tokenizer, source: try dataSource(spec: evalPairs!, imageSize: cfg.data.imageSize), data: cfg.data)
+                }
                 entry.eval = lastEval
                 let score = (lastEval["image_to_text_R@1"] ?? 0) + (lastEval["zero_shot_accuracy"] ?? 0)
                 if score > best {

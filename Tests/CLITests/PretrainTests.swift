@@ -69,3 +69,29 @@ private let tinyArgs = ["--size", "tiny", "--batch-size", "8", "--codebook-steps
         }
     }
 }
+
+@Test func pretrainingReadsUserDataAndStartsFromUnimodalEncoders() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    let world = SyntheticWorld(seed: 9, imageSize: 48)
+    var lines: [String] = []
+    for i in 0..<24 {
+        let s = world.sample(i)
+        try s.image.savePNG(dir + "/img\(i).png")
+        lines.append(#"{"image": "img\#(i).png", "caption": "\#(s.captions[0])"}"#)
+    }
+    try lines.joined(separator: "\n").write(toFile: dir + "/pairs.jsonl", atomically: true, encoding: .utf8)
+    try (0..<40).map { world.unpairedText($0) }.joined(separator: "\n").write(toFile: dir + "/text.txt", atomically: true, encoding: .utf8)
+    // A text-only (MLM) run, then a joint run on the files whose text encoder starts from it.
+    let mlm = try runFlava(["pretrain", "--output", dir + "/mlm", "--objectives", "mlm", "--steps", "4", "--text", "text:" + dir + "/text.txt"] + tinyArgs)
+    #expect(mlm.status == 0, "\(mlm.err)")
+    let joint = try runFlava(["pretrain", "--output", dir + "/joint", "--steps", "6", "--pairs", dir + "/pairs.jsonl",
+                              "--images", dir + "/pairs.jsonl", "--text", "text:" + dir + "/text.txt", "--eval-pairs", dir + "/pairs.jsonl",
+                              "--init-text", dir + "/mlm/checkpoint-4", "--vocab", dir + "/mlm/vocab.txt"] + tinyArgs)
+    #expect(joint.status == 0, "\(joint.err)")
+    #expect(joint.out.contains("initialized the text encoder"))
+    let l = try losses(dir + "/joint")
+    #expect(l.count == 6)
+    // A missing data file is a one-line error.
+    let bad = try runFlava(["pretrain", "--output", dir + "/bad", "--pairs", dir + "/missing.jsonl"] + tinyArgs)
+    #expect(bad.status != 0 && bad.err.contains("missing.jsonl") && bad.err.split(separator: "\n").count == 1, "\(bad.err)")
+}
