@@ -1,0 +1,65 @@
+// flava eval zero-shot / retrieval, classify and match on the golden tiny model: they run, report in tables
+// and JSON, and bad input is a one-line error.
+import Testing
+import Foundation
+import FlavaKit
+import TestSupport
+
+private let tinyDir = TestPaths.reference.appendingPathComponent("flava_tiny").path
+
+private func makeFolder(_ dir: String) throws {
+    let world = SyntheticWorld(seed: 3, imageSize: 32)
+    var lines: [String] = []
+    var karpathy: [[String: Any]] = []
+    for i in 0..<12 {
+        let s = world.sample(i)
+        let cls = ["circle", "square", "triangle", "diamond", "cross", "star"][s.objects[0].shape]
+        try FileManager.default.createDirectory(atPath: "\(dir)/folder/\(cls)", withIntermediateDirectories: true)
+        try s.image.savePNG("\(dir)/folder/\(cls)/\(i).png")
+        lines.append(#"{"image": "folder/\#(cls)/\#(i).png", "caption": "\#(s.captions[0])"}"#)
+        lines.append(#"{"image": "folder/\#(cls)/\#(i).png", "caption": "\#(s.captions[1])"}"#)
+        karpathy.append(["filepath": cls, "filename": "\(i).png", "split": i < 8 ? "test" : "train",
+                         "sentences": s.captions.prefix(2).map { ["raw": $0] }])
+    }
+    try lines.joined(separator: "\n").write(toFile: dir + "/pairs.jsonl", atomically: true, encoding: .utf8)
+    try JSONSerialization.data(withJSONObject: ["images": karpathy]).write(to: URL(fileURLWithPath: dir + "/karpathy.json"))
+}
+
+@Test func evalCommandsReportTablesAndSummaries() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    try makeFolder(dir)
+    let z = try runFlava(["eval", "zero-shot", "--model", tinyDir, "--folder", dir + "/folder", "--templates", "plain", "--summary", dir + "/z.json"])
+    #expect(z.status == 0, "\(z.err)")
+    #expect(z.out.contains("top-1 accuracy"))
+    let zs = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/z.json"))) as! [String: Double]
+    #expect(zs["top1_accuracy"] != nil && zs["chance"]! > 0)
+    let r = try runFlava(["eval", "retrieval", "--model", tinyDir, "--manifest", dir + "/pairs.jsonl", "--summary", dir + "/r.json"])
+    #expect(r.status == 0, "\(r.err)")
+    #expect(r.out.contains("12 images, 24 captions"))
+    let rs = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/r.json"))) as! [String: Double]
+    for k in ["image_to_text_R@1", "image_to_text_R@5", "image_to_text_R@10", "text_to_image_R@1", "text_to_image_R@5", "text_to_image_R@10"] {
+        #expect(rs[k] != nil, "\(k)")
+    }
+    #expect(rs.filter { $0.key.contains("R@") }.values.allSatisfy { (0...1).contains($0) })
+    #expect(rs["text_to_image_R@10"]! >= rs["text_to_image_R@5"]! && rs["text_to_image_R@5"]! >= rs["text_to_image_R@1"]!)
+    let k = try runFlava(["eval", "retrieval", "--model", tinyDir, "--karpathy", dir + "/karpathy.json", "--image-root", dir + "/folder"])
+    #expect(k.status == 0 && k.out.contains("8 images, 16 captions"), "\(k.err)")
+    let firstClass = try FileManager.default.contentsOfDirectory(atPath: dir + "/folder").sorted()[0]
+    let image = dir + "/folder/\(firstClass)/" + (try FileManager.default.contentsOfDirectory(atPath: dir + "/folder/" + firstClass).sorted()[0])
+    let c = try runFlava(["classify", "--model", tinyDir, "--image", image, "--labels", "a circle,a square,a star"])
+    #expect(c.status == 0 && c.out.contains("probability"), "\(c.err)")
+    let m = try runFlava(["match", "--model", tinyDir, "--image", image, "--text", "a red circle", "--text", "two blue squares"])
+    #expect(m.status == 0 && m.out.contains("match probability"), "\(m.err)")
+}
+
+@Test func evalCommandsRejectBadInputInOneLine() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    for args in [["eval", "zero-shot", "--model", tinyDir, "--folder", dir + "/none"],
+                 ["eval", "retrieval", "--model", tinyDir, "--karpathy", dir + "/none.json", "--image-root", dir],
+                 ["eval", "retrieval", "--model", tinyDir],
+                 ["classify", "--model", tinyDir, "--image", dir + "/none.png", "--labels", "a,b"]] {
+        let r = try runFlava(args)
+        #expect(r.status != 0, "\(args)")
+        #expect(r.err.split(separator: "\n").count == 1, "\(args): \(r.err)")
+    }
+}
