@@ -41,7 +41,7 @@ func writeSummary(_ dict: [String: Double], to path: String?) throws {
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "eval", abstract: "Zero-shot evaluation: classification and retrieval.",
-                                                    subcommands: [ZeroShotEval.self, RetrievalEval.self])
+                                                    subcommands: [ZeroShotEval.self, RetrievalEval.self, LinearProbeEval.self])
 
     struct ZeroShotEval: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "zero-shot",

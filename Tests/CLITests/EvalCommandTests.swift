@@ -63,3 +63,29 @@ private func makeFolder(_ dir: String) throws {
         #expect(r.err.split(separator: "\n").count == 1, "\(args): \(r.err)")
     }
 }
+
+@Test func linearProbeAndRetrieveRun() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    let world = SyntheticWorld(seed: 4, imageSize: 32)
+    for (split, range) in [("train", 0..<24), ("val", 24..<36), ("test", 36..<48)] {
+        for i in range {
+            let s = world.sample(i)
+            let name = SyntheticWorld.shapes[s.objects[0].shape % 2]   // two classes
+            try FileManager.default.createDirectory(atPath: "\(dir)/\(split)/\(name)", withIntermediateDirectories: true)
+            try s.image.savePNG("\(dir)/\(split)/\(name)/\(i).png")
+        }
+    }
+    let lp = try runFlava(["eval", "linear-probe", "--model", tinyDir, "--train", dir + "/train", "--validation", dir + "/val",
+                           "--test", dir + "/test", "--cache", dir + "/cache", "--iterations", "50", "--summary", dir + "/lp.json"])
+    #expect(lp.status == 0, "\(lp.err)")
+    #expect(FileManager.default.fileExists(atPath: dir + "/cache/train.safetensors"))
+    let s = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/lp.json"))) as! [String: Double]
+    #expect((0...1).contains(s["test_accuracy"]!))
+    let folder = dir + "/test/" + (try FileManager.default.contentsOfDirectory(atPath: dir + "/test").sorted()[0])
+    let first = try runFlava(["retrieve", "--model", tinyDir, "--folder", folder, "--text", "a red circle", "--top-k", "2"])
+    #expect(first.status == 0 && first.out.contains("indexed"), "\(first.err)")
+    let second = try runFlava(["retrieve", "--model", tinyDir, "--folder", folder, "--text", "a blue square", "--top-k", "2"])
+    #expect(second.status == 0 && !second.out.contains("indexed") && second.out.contains("rank"))   // the index is reused
+    let bad = try runFlava(["retrieve", "--model", tinyDir, "--folder", dir + "/none", "--text", "x"])
+    #expect(bad.status != 0 && bad.err.split(separator: "\n").count == 1)
+}
