@@ -89,3 +89,19 @@ private func makeFolder(_ dir: String) throws {
     let bad = try runFlava(["retrieve", "--model", tinyDir, "--folder", dir + "/none", "--text", "x"])
     #expect(bad.status != 0 && bad.err.split(separator: "\n").count == 1)
 }
+
+@Test func finetuneAndPredictRun() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    let ft = try runFlava(["finetune", "--model", tinyDir, "--output", dir + "/ft", "--steps", "3", "--batch-size", "4", "--summary", dir + "/ft.json"])
+    #expect(ft.status == 0, "\(ft.err)")
+    #expect(ft.out.contains("VQA accuracy"))
+    let s = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/ft.json"))) as! [String: Double]
+    #expect((0...1).contains(s["vqa_accuracy_held_out"]!))
+    try SyntheticWorld(seed: 1, imageSize: 32).sample(0).image.savePNG(dir + "/q.png")
+    let p = try runFlava(["predict", "--model", dir + "/ft", "--image", dir + "/q.png", "--question", "what color is the circle?"])
+    #expect(p.status == 0 && p.out.contains("answer"), "\(p.err)")
+    let bad = try runFlava(["predict", "--model", tinyDir, "--image", dir + "/q.png", "--question", "x"])
+    #expect(bad.status != 0 && bad.err.contains("answers.json"))
+    let unknown = try runFlava(["finetune", "--model", tinyDir, "--task", "glue-sst2"])
+    #expect(unknown.status != 0 && unknown.err.contains("unknown task"))
+}

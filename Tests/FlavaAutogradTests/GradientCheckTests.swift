@@ -147,3 +147,9 @@ func conv2dGradient(kernel: Int, padding: Int, stride: Int) {
     let pixels = Tensor.randomUniform([2, 3, 2, min(n, 3)], low: 0.15, high: 0.85, using: &g)
     expectGrad([rand([2, 6, 2, min(n, 3)], seed: 46, scale: 0.5)], h: 1e-3) { logitLaplaceLoss($0[0], target: pixels) }
 }
+
+@Test(arguments: oddSizes) func bceWithLogitsGradient(n: Int) {
+    var g = SeededGenerator(seed: 50)
+    let targets = Tensor.randomUniform([2, n], using: &g)
+    expectGrad([rand([2, n], seed: 51, scale: 2)]) { binaryCrossEntropyWithLogits($0[0], targets: targets) }
+}

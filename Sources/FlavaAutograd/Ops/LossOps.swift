@@ -103,3 +103,22 @@ public func logitLaplaceLoss(_ stats: Variable, target: Tensor) -> Variable {
 }
 
 import Foundation
+
+/// Binary cross-entropy with logits against soft targets in [0, 1], averaged over every element
+/// (F.binary_cross_entropy_with_logits), computed stably: max(x, 0) − x·t + log(1 + e^{−|x|}).
+public func binaryCrossEntropyWithLogits(_ logits: Variable, targets: Tensor) -> Variable {
+    precondition(logits.shape == targets.shape, "BCE: logits \(logits.shape) vs targets \(targets.shape)")
+    let x = logits.value
+    let n = x.count
+    var total = 0.0
+    for i in 0..<n {
+        let v = Double(x[flat: i]), t = Double(targets[flat: i])
+        total += max(v, 0) - v * t + Foundation.log(1 + Foundation.exp(-abs(v)))
+    }
+    return Variable.record("bceWithLogits", Tensor(scalar: Float(total / Double(n))), inputs: [logits]) { g in
+        let scale = g.scalarValue / Float(n)
+        let dx = Tensor(uninitializedShape: x.shape)
+        for i in 0..<n { dx.storage.pointer[i] = (1 / (1 + Foundation.exp(-x[flat: i])) - targets[flat: i]) * scale }
+        return [dx]
+    }
+}

@@ -1,0 +1,120 @@
+// flava finetune / predict: fine-tuning over the multimodal encoder's [CLS_M] with the paper's two-layer head.
+// Implemented task: synthetic-vqa (the built-in world's questions about colour, shape, count and position,
+// as VQA: answer vocabulary from training answers, soft scores, BCE, VQA accuracy).
+import ArgumentParser
+import Foundation
+import FlavaKit
+
+struct Finetune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fine-tune a FLAVA checkpoint on a task and report its metrics.",
+        discussion: "Tasks: synthetic-vqa. Saves the fine-tuned model (flava.* + classifier_head.*), answers.json and vocab.txt to --output.")
+    @Option(help: "Pretrained model folder (e.g. runs/pretrain/best).") var model: String
+    @Option(help: "Task.") var task = "synthetic-vqa"
+    @Option(help: "Output folder.") var output = "runs/finetune"
+    @Option(help: "Optimizer steps.") var steps = 600
+    @Option(help: "Batch size.") var batchSize = 32
+    @Option(help: "Peak learning rate.") var learningRate: Float = 5e-4
+    @Option(help: "Seed.") var seed: UInt64 = 0
+    @Option(help: "Write a JSON summary here.") var summary: String?
+
+    func run() throws {
+        guard task == "synthetic-vqa" else { throw ValidationError("unknown task '\(task)' (available: synthetic-vqa)") }
+        let embedder = try FlavaEmbedder(directory: model)
+        let size = embedder.model.config.imageConfig.imageSize
+        let vqa = SyntheticVQA(world: SyntheticWorld(seed: seed, imageSize: size))
+        var ini = Initializer(seed: seed)
+        let clf = FlavaForMultimodalClassification(flava: embedder.model, classes: vqa.answers.count, init: &ini)
+        clf.train()
+        let opt = AdamW(namedParameters: clf.namedParameters(), .init(learningRate: learningRate, weightDecay: 0.01))
+        let train = vqa.examples(0..<4000, split: .train)
+        var g = SeededGenerator(seed: seed &+ 5)
+        let bar = ProgressBar(total: steps, label: "finetune")
+        func batch(_ ex: [(RGBImage, String, Int)]) throws -> (Tensor, SeededBatch) {
+            (embedder.pixelValues(ex.map(\.0)), SeededBatch(text: try embedder.tokenize(ex.map(\.1), maxLength: 32), labels: ex.map(\.2)))
+        }
+        for step in 0..<steps {
+            let ex = (0..<batchSize).map { _ in train[Int(g.next() % UInt64(train.count))] }
+            let (px, b) = try batch(ex)
+            let logits = clf(pixels: px, ids: b.text.ids, mask: b.text.mask)
+            var targets = Tensor.zeros(logits.shape)
+            for (i, l) in b.labels.enumerated() { targets[flat: i * vqa.answers.count + l] = 1 }
+            let loss = binaryCrossEntropyWithLogits(logits, targets: targets) * Float(vqa.answers.count)   // summed over answers, as VQA
+            clf.zeroGrad()
+            loss.backward()
+            opt.learningRateScale = Float(LearningRateSchedule.cosine(warmup: steps / 10, total: steps).multiplier(at: step))
+            Gradients.clipGlobalNorm(clf.parameters, maxNorm: 1.0)
+            opt.step()
+            bar.update(step + 1, extra: String(format: "loss %.3f", loss.value.scalarValue))
+        }
+        clf.train(false)
+        func accuracy(_ ex: [(RGBImage, String, Int)]) throws -> (vqa: Double, byType: [String: Double]) {
+            var correct = 0.0
+            var typeTotal: [String: (Double, Int)] = [:]
+            for start in stride(from: 0, to: ex.count, by: 64) {
+                let chunk = Array(ex[start..<min(ex.count, start + 64)])
+                let (px, b) = try batch(chunk)
+                let logits = withNoGrad { clf(pixels: px, ids: b.text.ids, mask: b.text.mask).value }
+                for (i, e) in chunk.enumerated() {
+                    let row = (0..<vqa.answers.count).map { logits[flat: i * vqa.answers.count + $0] }
+                    let pred = row.indices.max { row[$0] < row[$1] }!
+                    // One "annotator" per question here: VQA accuracy min(#agreeing/3, 1) reduces to exact match × 1.
+                    let score = Metrics.vqaAccuracy(prediction: vqa.answers[pred], answers: Array(repeating: vqa.answers[e.2], count: 3))
+                    correct += score
+                    let type = e.1.hasPrefix("what color") ? "color" : e.1.hasPrefix("what shape") ? "shape" : e.1.hasPrefix("how many") ? "count" : "position"
+                    typeTotal[type, default: (0, 0)].0 += score; typeTotal[type, default: (0, 0)].1 += 1
+                }
+            }
+            return (correct / Double(ex.count), typeTotal.mapValues { $0.0 / Double($0.1) })
+        }
+        let heldOut = try accuracy(vqa.examples(0..<150, split: .heldOut))
+        let seen = try accuracy(vqa.examples(8000..<8150, split: .train))
+        let majority = { () -> Double in
+            let ex = vqa.examples(0..<150, split: .heldOut)
+            var counts: [String: [Int: Int]] = [:]
+            for e in ex { counts[String(e.1.prefix(10)), default: [:]][e.2, default: 0] += 1 }
+            return Double(counts.values.map { $0.values.max()! }.reduce(0, +)) / Double(ex.count)
+        }()
+        var t = TextTable(["split", "VQA accuracy", "color", "shape", "count", "position"])
+        for (name, r) in [("held-out scenes", heldOut), ("unseen training-split scenes", seen)] {
+            t.add([name, String(format: "%.3f", r.vqa)] + ["color", "shape", "count", "position"].map { String(format: "%.3f", r.byType[$0] ?? .nan) })
+        }
+        print(t.render())
+        print(String(format: "majority answer per question type (chance baseline): %.3f; %d answers", majority, vqa.answers.count))
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        try clf.saveSafeTensors(to: output + "/model.safetensors")
+        try clf.flava.config.save(output + "/config.json")
+        try JSONEncoder().encode(vqa.answers).write(to: URL(fileURLWithPath: output + "/answers.json"), options: .atomic)
+        try? FileManager.default.removeItem(atPath: output + "/vocab.txt")
+        try FileManager.default.copyItem(atPath: model + "/vocab.txt", toPath: output + "/vocab.txt")
+        try writeSummary(["vqa_accuracy_held_out": heldOut.vqa, "vqa_accuracy_train_split": seen.vqa, "majority_baseline": majority], to: summary)
+    }
+}
+
+struct SeededBatch { let text: FlavaEmbedder.TextBatch; let labels: [Int] }
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Answer a question about an image with a model from flava finetune (synthetic-vqa).")
+    @Option(help: "Fine-tuned model folder.") var model: String
+    @Option(help: "Image.") var image: String
+    @Option(help: "Question.") var question: String
+    @Option(help: "Answers to show.") var top = 3
+
+    func run() throws {
+        let config = try FlavaConfig.load(model + "/config.json")
+        guard let d = FileManager.default.contents(atPath: model + "/answers.json"), let answers = try? JSONDecoder().decode([String].self, from: d) else {
+            throw ConfigError(model + "/answers.json", "missing or unreadable: not a fine-tuned model folder")
+        }
+        var ini = Initializer(mode: .zeros)
+        let clf = FlavaForMultimodalClassification(flava: FlavaModel(config, init: &ini), classes: answers.count, init: &ini)
+        try clf.load(from: try SafeTensorsFile(path: model + "/model.safetensors"))
+        let embedder = FlavaEmbedder(model: clf.flava, tokenizer: try BertTokenizer(vocabFile: model + "/vocab.txt"))
+        let px = embedder.pixelValues([try RGBImage.load(image)])
+        let text = try embedder.tokenize([question], maxLength: 32)
+        let logits = withNoGrad { clf(pixels: px, ids: text.ids, mask: text.mask).value }
+        let probs = (0..<answers.count).map { 1 / (1 + exp(-Double(logits[flat: $0]))) }
+        var t = TextTable(["answer", "score"])
+        for i in probs.indices.sorted(by: { probs[$0] > probs[$1] }).prefix(top) { t.add([answers[i], String(format: "%.3f", probs[i])]) }
+        print(t.render())
+    }
+}
