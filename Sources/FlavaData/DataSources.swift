@@ -48,14 +48,15 @@ public protocol DataSource: Sendable {
 // MARK: line reading
 
 /// Reads a text file line by line without loading it whole.
-final class LineReader {
-    let path: String
+public final class LineReader {
+    public let path: String
     let handle: FileHandle
     var buffer = Data()
     var eof = false
-    var lineNumber = 0
+    /// The number of the line last returned (1-based).
+    public private(set) var lineNumber = 0
 
-    init(path: String) throws {
+    public init(path: String) throws {
         self.path = path
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw DataError("\(path): no such file") }
@@ -65,7 +66,7 @@ final class LineReader {
     deinit { try? handle.close() }
 
     /// The next line (without its newline), or nil at the end. Invalid UTF-8 throws, naming the line.
-    func nextLine() throws -> String? {
+    public func nextLine() throws -> String? {
         while true {
             if let nl = buffer.firstIndex(of: 0x0a) {
                 var line = buffer[buffer.startIndex..<nl]

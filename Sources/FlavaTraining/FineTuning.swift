@@ -63,3 +63,19 @@ public struct SyntheticVQA {
         }
     }
 }
+
+/// A FLAVA text encoder with a classification (or regression, classes = 1) head over its [CLS] state.
+public final class FlavaForTextClassification: Module {
+    @Child("flava.text_model") public var text: FlavaTextModel
+    @Child("classifier_head") public var head: FlavaClassificationHead
+
+    public init(text: FlavaTextModel, classes: Int, init ini: inout Initializer) {
+        super.init()
+        self.text = text
+        head = FlavaClassificationHead(hidden: text.config.hiddenSize, classes: classes, init: &ini)
+    }
+
+    public func callAsFunction(ids: IntTensor, mask: IntTensor, types: IntTensor) -> Variable {
+        head(firstToken(text(ids, attentionMask: mask, tokenTypeIds: types).lastHiddenState))
+    }
+}

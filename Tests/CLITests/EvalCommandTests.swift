@@ -105,3 +105,16 @@ private func makeFolder(_ dir: String) throws {
     let unknown = try runFlava(["finetune", "--model", tinyDir, "--task", "glue-sst2"])
     #expect(unknown.status != 0 && unknown.err.contains("unknown task"))
 }
+
+@Test func glueFinetuneRunsAndScores() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    let rows = (0..<16).map { i in i % 2 == 0 ? "a wonderful lovely film \(i)\t1" : "a terrible boring film \(i)\t0" }
+    try ("sentence\tlabel\n" + rows.joined(separator: "\n")).write(toFile: dir + "/train.tsv", atomically: true, encoding: .utf8)
+    try ("sentence\tlabel\n" + rows.prefix(6).joined(separator: "\n")).write(toFile: dir + "/dev.tsv", atomically: true, encoding: .utf8)
+    let r = try runFlava(["finetune", "--model", tinyDir, "--task", "glue-sst2", "--train", dir + "/train.tsv", "--dev", dir + "/dev.tsv",
+                          "--steps", "3", "--batch-size", "4", "--output", dir + "/ft", "--summary", dir + "/s.json"])
+    #expect(r.status == 0, "\(r.err)")
+    #expect(r.out.contains("SST2") && r.out.contains("accuracy"))
+    let bad = try runFlava(["finetune", "--model", tinyDir, "--task", "glue-sst2", "--train", dir + "/none.tsv", "--dev", dir + "/dev.tsv"])
+    #expect(bad.status != 0 && bad.err.contains("none.tsv"))
+}
