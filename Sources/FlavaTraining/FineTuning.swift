@@ -7,6 +7,7 @@ import FlavaAutograd
 import FlavaNN
 import FlavaModel
 import FlavaData
+import FlavaEval
 
 /// The classification head: Linear(H, 1536) → GELU → LayerNorm → Linear(1536, classes).
 public final class FlavaClassificationHead: Module {
@@ -77,5 +78,74 @@ public final class FlavaForTextClassification: Module {
 
     public func callAsFunction(ids: IntTensor, mask: IntTensor, types: IntTensor) -> Variable {
         head(firstToken(text(ids, attentionMask: mask, tokenTypeIds: types).lastHiddenState))
+    }
+}
+
+/// Fine-tunes a FlavaForMultimodalClassification on (image, text, target) examples: soft-score targets with
+/// BCE (VQA) or single labels with cross-entropy (SNLI-VE, Hateful Memes), AdamW with warmup + cosine.
+public final class MultimodalFineTuner {
+    public struct Example { public var image: ImageRef; public var text: String; public var soft: [Float]?; public var label: Int?
+        public init(image: ImageRef, text: String, soft: [Float]? = nil, label: Int? = nil) { self.image = image; self.text = text; self.soft = soft; self.label = label }
+    }
+    public let model: FlavaForMultimodalClassification
+    public let embedder: FlavaEmbedder
+    public let classes: Int
+    public let maxTextLength: Int
+
+    public init(flava: FlavaModel, tokenizer: BertTokenizer, classes: Int, maxTextLength: Int = 32, seed: UInt64 = 0) {
+        var ini = Initializer(seed: seed)
+        model = FlavaForMultimodalClassification(flava: flava, classes: classes, init: &ini)
+        embedder = FlavaEmbedder(model: flava, tokenizer: tokenizer)
+        self.classes = classes
+        self.maxTextLength = min(maxTextLength, flava.config.textConfig.maxPositionEmbeddings)
+    }
+
+    func logits(_ ex: [Example]) throws -> Variable {
+        let px = embedder.pixelValues(try ex.map { try $0.image.load() })
+        let t = try embedder.tokenize(ex.map(\.text), maxLength: maxTextLength)
+        return model(pixels: px, ids: t.ids, mask: t.mask)
+    }
+
+    /// Trains for `steps` steps of `batchSize` examples drawn with replacement; `progress(step, loss)`.
+    public func train(_ examples: [Example], steps: Int, batchSize: Int, learningRate: Float, seed: UInt64,
+                      progress: (Int, Float) -> Void) throws {
+        guard !examples.isEmpty else { throw DataError("no training examples") }
+        model.train()
+        let opt = AdamW(namedParameters: model.namedParameters(), .init(learningRate: learningRate, weightDecay: 0.01))
+        var g = SeededGenerator(seed: seed)
+        for step in 0..<steps {
+            let ex = (0..<batchSize).map { _ in examples[Int(g.next() % UInt64(examples.count))] }
+            let out = try logits(ex)
+            let loss: Variable
+            if ex[0].soft != nil {
+                let targets = Tensor(shape: [ex.count, classes], ex.flatMap { $0.soft! })
+                loss = binaryCrossEntropyWithLogits(out, targets: targets) * Float(classes)   // summed over answers, as VQA
+            } else {
+                loss = crossEntropy(out, labels: ex.map { $0.label! })
+            }
+            model.zeroGrad(); loss.backward()
+            opt.learningRateScale = Float(LearningRateSchedule.cosine(warmup: max(1, steps / 10), total: steps).multiplier(at: step))
+            Gradients.clipGlobalNorm(model.parameters, maxNorm: 1.0)
+            opt.step()
+            progress(step + 1, loss.value.scalarValue)
+        }
+        model.train(false)
+    }
+
+    /// Class probabilities (softmax) or answer scores (sigmoid) for each example.
+    public func predict(_ examples: [Example], sigmoid: Bool) throws -> [[Double]] {
+        var out: [[Double]] = []
+        for start in stride(from: 0, to: examples.count, by: 32) {
+            let chunk = Array(examples[start..<min(examples.count, start + 32)])
+            let l = try withNoGrad { try logits(chunk).value }
+            for i in 0..<chunk.count {
+                let row = (0..<classes).map { Double(l[flat: i * classes + $0]) }
+                if sigmoid { out.append(row.map { 1 / (1 + exp(-$0)) }) } else {
+                    let m = row.max()!, e = row.map { exp($0 - m) }, s = e.reduce(0, +)
+                    out.append(e.map { $0 / s })
+                }
+            }
+        }
+        return out
     }
 }

@@ -8,7 +8,7 @@ import FlavaKit
 struct Finetune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune a FLAVA checkpoint on a task and report its metrics.",
-        discussion: "Tasks: synthetic-vqa (multimodal [CLS_M]); glue-cola, glue-sst2, glue-mrpc, glue-qqp, glue-stsb, glue-mnli, glue-qnli, glue-rte (text encoder [CLS], from GLUE TSV files given by --train and --dev). Saves the fine-tuned model (flava.* + classifier_head.*) and vocab.txt to --output.")
+        discussion: "Tasks: synthetic-vqa, vqa (VQAv2 JSON), snli-ve (JSONL), hateful-memes (JSONL) over the multimodal [CLS_M]; glue-cola, glue-sst2, glue-mrpc, glue-qqp, glue-stsb, glue-mnli, glue-qnli, glue-rte (text encoder [CLS], from GLUE TSV files given by --train and --dev). Saves the fine-tuned model (flava.* + classifier_head.*) and vocab.txt to --output.")
     @Option(help: "Pretrained model folder (e.g. runs/pretrain/best).") var model: String
     @Option(help: "Task.") var task = "synthetic-vqa"
     @Option(help: "Output folder.") var output = "runs/finetune"
@@ -17,84 +17,115 @@ struct Finetune: ParsableCommand {
     @Option(help: "Peak learning rate.") var learningRate: Float = 5e-4
     @Option(help: "Seed.") var seed: UInt64 = 0
     @Option(help: "Write a JSON summary here.") var summary: String?
-    @Option(help: "GLUE training TSV.") var train: String?
-    @Option(help: "GLUE development TSV (scored).") var dev: String?
+    @Option(help: "GLUE training TSV; for vqa QUESTIONS.json,ANNOTATIONS.json; for snli-ve / hateful-memes the JSONL.") var train: String?
+    @Option(help: "GLUE development TSV (scored); for vqa QUESTIONS.json,ANNOTATIONS.json; for snli-ve / hateful-memes the JSONL.") var dev: String?
+    @Option(help: "Image folder (VQAv2: COCO images; SNLI-VE: Flickr30K; Hateful Memes: the dataset folder, default beside the JSONL).") var imageRoot: String?
 
     func run() throws {
         if task.hasPrefix("glue-") { return try runGLUE(String(task.dropFirst(5))) }
-        guard task == "synthetic-vqa" else { throw ValidationError("unknown task '\(task)' (available: synthetic-vqa, glue-cola, glue-sst2, glue-mrpc, glue-qqp, glue-stsb, glue-mnli, glue-qnli, glue-rte)") }
-        let embedder = try FlavaEmbedder(directory: model)
-        let size = embedder.model.config.imageConfig.imageSize
-        let vqa = SyntheticVQA(world: SyntheticWorld(seed: seed, imageSize: size))
-        var ini = Initializer(seed: seed)
-        let clf = FlavaForMultimodalClassification(flava: embedder.model, classes: vqa.answers.count, init: &ini)
-        clf.train()
-        let opt = AdamW(namedParameters: clf.namedParameters(), .init(learningRate: learningRate, weightDecay: 0.01))
-        let train = vqa.examples(0..<4000, split: .train)
-        var g = SeededGenerator(seed: seed &+ 5)
+        if task != "synthetic-vqa" { return try runBenchmark() }
+        let flava = try FlavaCheckpoint.loadModel(model)
+        let tokenizer = try BertTokenizer(vocabFile: model + "/vocab.txt")
+        let vqa = SyntheticVQA(world: SyntheticWorld(seed: seed, imageSize: flava.config.imageConfig.imageSize))
+        let index = Dictionary(uniqueKeysWithValues: vqa.answers.enumerated().map { ($1, $0) })
+        func examples(_ ex: [(RGBImage, String, Int)]) -> [MultimodalFineTuner.Example] {
+            ex.map { MultimodalFineTuner.Example(image: .decoded($0.0), text: $0.1,
+                                                 soft: MultimodalTasks.softScores(Array(repeating: vqa.answers[$0.2], count: 3), vocabulary: index, classes: vqa.answers.count)) }
+        }
+        let tuner = MultimodalFineTuner(flava: flava, tokenizer: tokenizer, classes: vqa.answers.count, seed: seed)
         let bar = ProgressBar(total: steps, label: "finetune")
-        func batch(_ ex: [(RGBImage, String, Int)]) throws -> (Tensor, SeededBatch) {
-            (embedder.pixelValues(ex.map(\.0)), SeededBatch(text: try embedder.tokenize(ex.map(\.1), maxLength: 32), labels: ex.map(\.2)))
-        }
-        for step in 0..<steps {
-            let ex = (0..<batchSize).map { _ in train[Int(g.next() % UInt64(train.count))] }
-            let (px, b) = try batch(ex)
-            let logits = clf(pixels: px, ids: b.text.ids, mask: b.text.mask)
-            var targets = Tensor.zeros(logits.shape)
-            for (i, l) in b.labels.enumerated() { targets[flat: i * vqa.answers.count + l] = 1 }
-            let loss = binaryCrossEntropyWithLogits(logits, targets: targets) * Float(vqa.answers.count)   // summed over answers, as VQA
-            clf.zeroGrad()
-            loss.backward()
-            opt.learningRateScale = Float(LearningRateSchedule.cosine(warmup: steps / 10, total: steps).multiplier(at: step))
-            Gradients.clipGlobalNorm(clf.parameters, maxNorm: 1.0)
-            opt.step()
-            bar.update(step + 1, extra: String(format: "loss %.3f", loss.value.scalarValue))
-        }
-        clf.train(false)
-        func accuracy(_ ex: [(RGBImage, String, Int)]) throws -> (vqa: Double, byType: [String: Double]) {
-            var correct = 0.0
+        try tuner.train(examples(vqa.examples(0..<4000, split: .train)), steps: steps, batchSize: batchSize, learningRate: learningRate,
+                        seed: seed &+ 5) { bar.update($0, extra: String(format: "loss %.3f", $1)) }
+        func accuracy(_ raw: [(RGBImage, String, Int)]) throws -> (vqa: Double, byType: [String: Double]) {
+            let scores = try tuner.predict(examples(raw), sigmoid: true)
+            var total = 0.0
             var typeTotal: [String: (Double, Int)] = [:]
-            for start in stride(from: 0, to: ex.count, by: 64) {
-                let chunk = Array(ex[start..<min(ex.count, start + 64)])
-                let (px, b) = try batch(chunk)
-                let logits = withNoGrad { clf(pixels: px, ids: b.text.ids, mask: b.text.mask).value }
-                for (i, e) in chunk.enumerated() {
-                    let row = (0..<vqa.answers.count).map { logits[flat: i * vqa.answers.count + $0] }
-                    let pred = row.indices.max { row[$0] < row[$1] }!
-                    // One "annotator" per question here: VQA accuracy min(#agreeing/3, 1) reduces to exact match × 1.
-                    let score = Metrics.vqaAccuracy(prediction: vqa.answers[pred], answers: Array(repeating: vqa.answers[e.2], count: 3))
-                    correct += score
-                    let type = e.1.hasPrefix("what color") ? "color" : e.1.hasPrefix("what shape") ? "shape" : e.1.hasPrefix("how many") ? "count" : "position"
-                    typeTotal[type, default: (0, 0)].0 += score; typeTotal[type, default: (0, 0)].1 += 1
-                }
+            for (e, row) in zip(raw, scores) {
+                let pred = vqa.answers[row.indices.max { row[$0] < row[$1] }!]
+                // One "annotator" per question here: VQA accuracy with the answer given three times is exact match.
+                let score = Metrics.vqaAccuracy(prediction: pred, answers: Array(repeating: vqa.answers[e.2], count: 3))
+                total += score
+                let type = e.1.hasPrefix("what color") ? "color" : e.1.hasPrefix("what shape") ? "shape" : e.1.hasPrefix("how many") ? "count" : "position"
+                typeTotal[type, default: (0, 0)].0 += score; typeTotal[type, default: (0, 0)].1 += 1
             }
-            return (correct / Double(ex.count), typeTotal.mapValues { $0.0 / Double($0.1) })
+            return (total / Double(raw.count), typeTotal.mapValues { $0.0 / Double($0.1) })
         }
-        let heldOut = try accuracy(vqa.examples(0..<150, split: .heldOut))
+        let heldOutRaw = vqa.examples(0..<150, split: .heldOut)
+        let heldOut = try accuracy(heldOutRaw)
         let seen = try accuracy(vqa.examples(8000..<8150, split: .train))
-        let majority = { () -> Double in
-            let ex = vqa.examples(0..<150, split: .heldOut)
-            var counts: [String: [Int: Int]] = [:]
-            for e in ex { counts[String(e.1.prefix(10)), default: [:]][e.2, default: 0] += 1 }
-            return Double(counts.values.map { $0.values.max()! }.reduce(0, +)) / Double(ex.count)
-        }()
+        var counts: [String: [Int: Int]] = [:]
+        for e in heldOutRaw { counts[String(e.1.prefix(10)), default: [:]][e.2, default: 0] += 1 }
+        let majority = Double(counts.values.map { $0.values.max()! }.reduce(0, +)) / Double(heldOutRaw.count)
         var t = TextTable(["split", "VQA accuracy", "color", "shape", "count", "position"])
         for (name, r) in [("held-out scenes", heldOut), ("unseen training-split scenes", seen)] {
             t.add([name, String(format: "%.3f", r.vqa)] + ["color", "shape", "count", "position"].map { String(format: "%.3f", r.byType[$0] ?? .nan) })
         }
         print(t.render())
         print(String(format: "majority answer per question type (chance baseline): %.3f; %d answers", majority, vqa.answers.count))
+        try save(tuner.model, answers: vqa.answers)
+        try writeSummary(["vqa_accuracy_held_out": heldOut.vqa, "vqa_accuracy_train_split": seen.vqa, "majority_baseline": majority], to: summary)
+    }
+
+    func save(_ clf: FlavaForMultimodalClassification, answers: [String]) throws {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         try clf.saveSafeTensors(to: output + "/model.safetensors")
         try clf.flava.config.save(output + "/config.json")
-        try JSONEncoder().encode(vqa.answers).write(to: URL(fileURLWithPath: output + "/answers.json"), options: .atomic)
+        try JSONEncoder().encode(answers).write(to: URL(fileURLWithPath: output + "/answers.json"), options: .atomic)
         try? FileManager.default.removeItem(atPath: output + "/vocab.txt")
         try FileManager.default.copyItem(atPath: model + "/vocab.txt", toPath: output + "/vocab.txt")
-        try writeSummary(["vqa_accuracy_held_out": heldOut.vqa, "vqa_accuracy_train_split": seen.vqa, "majority_baseline": majority], to: summary)
+    }
+
+    /// VQAv2, SNLI-VE and Hateful Memes from their files.
+    func runBenchmark() throws {
+        guard ["vqa", "snli-ve", "hateful-memes"].contains(task) else {
+            throw ValidationError("unknown task '\(task)' (available: synthetic-vqa, vqa, snli-ve, hateful-memes, glue-cola, glue-sst2, glue-mrpc, glue-qqp, glue-stsb, glue-mnli, glue-qnli, glue-rte)")
+        }
+        guard let train, let dev else { throw ValidationError("--train and --dev are needed for \(task)") }
+        func files(_ spec: String) -> [String] { spec.split(separator: ",").map(String.init) }
+        var trainSet: [MultimodalExample], devSet: [MultimodalExample]
+        switch task {
+        case "vqa":
+            guard let root = imageRoot, files(train).count == 2, files(dev).count == 2 else {
+                throw ValidationError("vqa needs --train QUESTIONS.json,ANNOTATIONS.json, the same for --dev, and --image-root")
+            }
+            trainSet = try MultimodalTasks.vqa(questions: files(train)[0], annotations: files(train)[1], imageRoot: root)
+            devSet = try MultimodalTasks.vqa(questions: files(dev)[0], annotations: files(dev)[1], imageRoot: root)
+        case "snli-ve":
+            guard let root = imageRoot else { throw ValidationError("snli-ve needs --image-root (Flickr30K images)") }
+            trainSet = try MultimodalTasks.snliVE(train, imageRoot: root); devSet = try MultimodalTasks.snliVE(dev, imageRoot: root)
+        default:
+            trainSet = try MultimodalTasks.hatefulMemes(train, imageRoot: imageRoot); devSet = try MultimodalTasks.hatefulMemes(dev, imageRoot: imageRoot)
+        }
+        let flava = try FlavaCheckpoint.loadModel(model)
+        let tokenizer = try BertTokenizer(vocabFile: model + "/vocab.txt")
+        let answers = task == "vqa" ? MultimodalTasks.answerVocabulary(trainSet) : (task == "snli-ve" ? MultimodalTasks.snliVELabels : ["not hateful", "hateful"])
+        let index = Dictionary(uniqueKeysWithValues: answers.enumerated().map { ($1, $0) })
+        func convert(_ e: [MultimodalExample]) -> [MultimodalFineTuner.Example] {
+            e.map { x in task == "vqa" ? .init(image: .file(x.image), text: x.text, soft: MultimodalTasks.softScores(x.answers, vocabulary: index, classes: answers.count))
+                                       : .init(image: .file(x.image), text: x.text, label: x.label) }
+        }
+        let tuner = MultimodalFineTuner(flava: flava, tokenizer: tokenizer, classes: answers.count, maxTextLength: 40, seed: seed)
+        let bar = ProgressBar(total: steps, label: "finetune")
+        try tuner.train(convert(trainSet.filter { task == "vqa" || $0.label != nil }), steps: steps, batchSize: batchSize,
+                        learningRate: learningRate, seed: seed &+ 5) { bar.update($0, extra: String(format: "loss %.3f", $1)) }
+        let scores = try tuner.predict(convert(devSet), sigmoid: task == "vqa")
+        var m: [String: Double] = [:]
+        if task == "vqa" {
+            m["vqa_accuracy"] = zip(devSet, scores).map { e, row in Metrics.vqaAccuracy(prediction: answers[row.indices.max { row[$0] < row[$1] }!], answers: e.answers) }
+                .reduce(0, +) / Double(devSet.count)
+        } else {
+            let gold = devSet.map { $0.label ?? 0 }, pred = scores.map { row in row.indices.max { row[$0] < row[$1] }! }
+            m["accuracy"] = Metrics.accuracy(gold, pred)
+            if task == "hateful-memes" && Set(gold).count == 2 { m["roc_auc"] = Metrics.rocAUC(gold, scores.map { $0[1] }) }
+        }
+        var t = TextTable(["task", "metric", "value"])
+        for (k, v) in m.sorted(by: { $0.key < $1.key }) { t.add([task, k, String(format: "%.4f", v)]) }
+        print(t.render())
+        try save(tuner.model, answers: answers)
+        try writeSummary(m, to: summary)
     }
 }
 
-struct SeededBatch { let text: FlavaEmbedder.TextBatch; let labels: [Int] }
 
 extension Finetune {
     func runGLUE(_ name: String) throws {

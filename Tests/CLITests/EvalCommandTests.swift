@@ -102,7 +102,7 @@ private func makeFolder(_ dir: String) throws {
     #expect(p.status == 0 && p.out.contains("answer"), "\(p.err)")
     let bad = try runFlava(["predict", "--model", tinyDir, "--image", dir + "/q.png", "--question", "x"])
     #expect(bad.status != 0 && bad.err.contains("answers.json"))
-    let unknown = try runFlava(["finetune", "--model", tinyDir, "--task", "glue-sst2"])
+    let unknown = try runFlava(["finetune", "--model", tinyDir, "--task", "bogus"])
     #expect(unknown.status != 0 && unknown.err.contains("unknown task"))
 }
 
@@ -117,4 +117,37 @@ private func makeFolder(_ dir: String) throws {
     #expect(r.out.contains("SST2") && r.out.contains("accuracy"))
     let bad = try runFlava(["finetune", "--model", tinyDir, "--task", "glue-sst2", "--train", dir + "/none.tsv", "--dev", dir + "/dev.tsv"])
     #expect(bad.status != 0 && bad.err.contains("none.tsv"))
+}
+
+@Test func multimodalBenchmarksReadTheirFormatsAndFinetune() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    let world = SyntheticWorld(seed: 6, imageSize: 32)
+    // VQAv2: questions + annotations, COCO file names.
+    var qs: [[String: Any]] = [], anns: [[String: Any]] = []
+    for i in 0..<6 {
+        let s = world.sample(i)
+        try s.image.savePNG(dir + String(format: "/COCO_train2014_%012d.jpg", i))   // PNG bytes under a .jpg name decode by signature
+        qs.append(["image_id": i, "question": s.questions[0].question, "question_id": 100 + i])
+        anns.append(["question_id": 100 + i, "image_id": i, "answers": Array(repeating: ["answer": s.questions[0].answer], count: 10)])
+    }
+    try JSONSerialization.data(withJSONObject: ["data_subtype": "train2014", "questions": qs]).write(to: URL(fileURLWithPath: dir + "/q.json"))
+    try JSONSerialization.data(withJSONObject: ["annotations": anns]).write(to: URL(fileURLWithPath: dir + "/a.json"))
+    let v = try runFlava(["finetune", "--model", tinyDir, "--task", "vqa", "--train", dir + "/q.json," + dir + "/a.json",
+                          "--dev", dir + "/q.json," + dir + "/a.json", "--image-root", dir, "--steps", "2", "--batch-size", "4", "--output", dir + "/v"])
+    #expect(v.status == 0 && v.out.contains("vqa_accuracy"), "\(v.err)")
+    // SNLI-VE and Hateful Memes JSONL.
+    for i in 0..<4 { try world.sample(10 + i).image.savePNG(dir + "/\(i).jpg") }
+    try (0..<4).map { #"{"Flickr30K_ID": "\#($0)", "sentence2": "a shape", "gold_label": "\#(["entailment", "neutral", "contradiction", "entailment"][$0])"}"# }
+        .joined(separator: "\n").write(toFile: dir + "/ve.jsonl", atomically: true, encoding: .utf8)
+    let ve = try runFlava(["finetune", "--model", tinyDir, "--task", "snli-ve", "--train", dir + "/ve.jsonl", "--dev", dir + "/ve.jsonl",
+                           "--image-root", dir, "--steps", "2", "--batch-size", "2", "--output", dir + "/ve"])
+    #expect(ve.status == 0 && ve.out.contains("accuracy"), "\(ve.err)")
+    try (0..<4).map { #"{"id": \#($0), "img": "\#($0).jpg", "text": "some meme text", "label": \#($0 % 2)}"# }
+        .joined(separator: "\n").write(toFile: dir + "/hm.jsonl", atomically: true, encoding: .utf8)
+    let hm = try runFlava(["finetune", "--model", tinyDir, "--task", "hateful-memes", "--train", dir + "/hm.jsonl", "--dev", dir + "/hm.jsonl",
+                           "--steps", "2", "--batch-size", "2", "--output", dir + "/hm"])
+    #expect(hm.status == 0 && hm.out.contains("roc_auc"), "\(hm.err)")
+    try "{\"img\": \"0.jpg\", \"text\": \"x\", \"label\": 5}\n".write(toFile: dir + "/bad.jsonl", atomically: true, encoding: .utf8)
+    let bad = try runFlava(["finetune", "--model", tinyDir, "--task", "hateful-memes", "--train", dir + "/bad.jsonl", "--dev", dir + "/hm.jsonl"])
+    #expect(bad.status != 0 && bad.err.contains("bad.jsonl:1"), "\(bad.err)")
 }
