@@ -26,9 +26,6 @@ public struct CodebookTrainingConfig: Codable, Sendable {
     /// Straight-through Gumbel-softmax: the decoder sees the hard one-hot sample (as at tokenization time) while
     /// gradients flow through the relaxed sample.
     public var straightThrough = true
-    /// Every this many steps, codes unused since the last check take over half of a busy code: its encoder
-    /// output row and decoder embedding are copied with a little noise (0 disables).
-    public var restartEvery = 25
     /// Weight of the code-usage term −I(x; code) = H(q|x) − H(q̄): many codes in use across the batch (q̄ near
     /// uniform) while each position commits to one (q confident), which prevents both collapse to one code
     /// and uninformative uniform posteriors on short runs.
@@ -51,7 +48,7 @@ public struct CodebookTrainingConfig: Codable, Sendable {
         case codebook, decoder, imageSize = "image_size", batchSize = "batch_size", steps, learningRate = "learning_rate"
         case warmupSteps = "warmup_steps", weightDecay = "weight_decay", temperatureStart = "temperature_start"
         case temperatureEnd = "temperature_end", klWeightMax = "kl_weight_max", klWarmupSteps = "kl_warmup_steps", seed
-        case usageWeight = "usage_weight", straightThrough = "straight_through", restartEvery = "restart_every"
+        case usageWeight = "usage_weight", straightThrough = "straight_through"
         case evalImages = "eval_images"
     }
     public init() {}
@@ -67,7 +64,6 @@ public struct CodebookTrainingConfig: Codable, Sendable {
         seed = try c.value(.seed, s.seed); evalImages = try c.value(.evalImages, s.evalImages)
         usageWeight = try c.value(.usageWeight, s.usageWeight)
         straightThrough = try c.value(.straightThrough, s.straightThrough)
-        restartEvery = try c.value(.restartEvery, s.restartEvery)
     }
 }
 
@@ -93,8 +89,6 @@ public final class CodebookTrainer {
     public let decoder: DVAEDecoder
     let optimizer: AdamW
     var generator: SeededGenerator
-    /// Hard-code usage since the last dead-code check.
-    var usageCounts: [Int]
 
     public init(config: CodebookTrainingConfig) {
         precondition(config.codebook.vocabSize == config.decoder.vocabSize, "codebook and decoder vocabularies differ")
@@ -112,23 +106,6 @@ public final class CodebookTrainer {
         optimizer = AdamW(namedParameters: named, .init(learningRate: config.learningRate, beta1: 0.9, beta2: 0.999,
                                                         eps: 1e-8, weightDecay: config.weightDecay))
         generator = SeededGenerator(seed: config.seed &+ 7)
-        usageCounts = [Int](repeating: 0, count: config.codebook.vocabSize)
-    }
-
-    /// Splits busy codes into dead ones (see `restartEvery`).
-    func restartDeadCodes() {
-        let dead = usageCounts.indices.filter { usageCounts[$0] == 0 }
-        let busy = usageCounts.indices.sorted { usageCounts[$0] > usageCounts[$1] }.prefix(max(1, usageCounts.filter { $0 > 0 }.count))
-        guard !dead.isEmpty, !busy.isEmpty else { return }
-        let w = encoder.output.weight, b = encoder.output.bias!, emb = decoder.input.weight   // [V, C, 1, 1], [V], [D, V, 1, 1]
-        let c = w.shape[1], v = w.shape[0], d = emb.shape[0]
-        for (k, target) in dead.enumerated() {
-            let source = busy[k % busy.count]
-            w.value.withMutableBuffer { p in for j in 0..<c { p[target * c + j] = p[source * c + j] * (1 + 0.02 * generator.nextNormal()) } }
-            b.value.withMutableBuffer { p in p[target] = p[source] }
-            emb.value.withMutableBuffer { p in for j in 0..<d { p[j * v + target] = p[j * v + source] + 0.01 * generator.nextNormal() } }
-        }
-        usageCounts = [Int](repeating: 0, count: v)
     }
 
     public func temperature(at step: Int) -> Double {
@@ -172,7 +149,6 @@ public final class CodebookTrainer {
                 var best = 0
                 for c in 1..<cols where row[c] > row[best] { best = c }
                 hard.storage.pointer[r * cols + best] = 1
-                usageCounts[best] += 1
             }
             soft = soft + Variable(hard - sv)
         }
@@ -193,7 +169,6 @@ public final class CodebookTrainer {
         optimizer.learningRateScale = Float(schedule.multiplier(at: step))
         Gradients.clipGlobalNorm(encoder.parameters + decoder.parameters, maxNorm: 1.0)
         optimizer.step()
-        if config.restartEvery > 0 && (step + 1) % config.restartEvery == 0 && step + 1 < config.steps * 3 / 4 { restartDeadCodes() }
         return CodebookStepLog(step: step, loss: Double(loss.value.scalarValue), reconstruction: Double(rec.value.scalarValue),
                                kl: Double(kl.value.scalarValue), usage: Double(usage.value.scalarValue), temperature: tau, klWeight: beta,
                                learningRate: Double(config.learningRate * optimizer.learningRateScale))
