@@ -191,7 +191,8 @@ public final class FlavaForPreTraining: Module {
         }
         if config.returnLoss, !out.losses.isEmpty {
             let order = ["mim", "mlm", "itm", "global_contrastive", "mmm_image", "mmm_text"]
-            out.loss = order.compactMap { out.losses[$0] }.dropFirst().reduce(order.compactMap { out.losses[$0] }.first!) { $0 + $1 }
+            let present = order.compactMap { out.losses[$0] }
+            out.loss = present.dropFirst().reduce(present[0], +)
         }
         return out
     }

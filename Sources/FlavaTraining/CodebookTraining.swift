@@ -156,10 +156,10 @@ public final class CodebookTrainer {
         let rec = config.decoder.reconstruction == "mse" ? mseLoss(out, pixels) : logitLaplaceLoss(out, target: pixels)
         // KL(q ‖ uniform) per position, = Σ q log q + log V, scaled to the reconstruction's per-sub-pixel units.
         let logq = logSoftmax(flat)
-        let kl = (softmax(flat) * logq).sum() * Float(1 / Double(b * h * w)) + Float(log(Double(v)))
+        let q = softmax(flat)                                                           // [P, V]
+        let kl = (q * logq).sum() * Float(1 / Double(b * h * w)) + Float(log(Double(v)))
         let klPerSubpixel = kl * Float(Double(h * w) / Double(pixels.count / b))
         // Usage: KL(mean over positions of q ‖ uniform) = log V − H(q̄).
-        let q = softmax(flat)                                                           // [P, V]
         let qbar = matmul(Variable(Tensor(shape: [1, q.shape[0]], repeating: 1 / Float(q.shape[0]))), q)  // [1, V]
         let usage = (qbar * log(qbar + Float(1e-8))).sum() + Float(log(Double(v)))
         let loss = rec + klPerSubpixel * Float(beta) + (usage - kl) * Float(config.usageWeight)

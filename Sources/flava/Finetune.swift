@@ -62,15 +62,16 @@ struct Finetune: ParsableCommand {
         }
         print(t.render())
         print(String(format: "majority answer per question type (chance baseline): %.3f; %d answers", majority, vqa.answers.count))
-        try save(tuner.model, answers: vqa.answers)
+        try save(tuner.model, config: tuner.model.flava.config, answers: vqa.answers)
         try writeSummary(["vqa_accuracy_held_out": heldOut.vqa, "vqa_accuracy_train_split": seen.vqa, "majority_baseline": majority], to: summary)
     }
 
-    func save(_ clf: FlavaForMultimodalClassification, answers: [String]) throws {
+    /// Writes a fine-tuned model folder: weights, the FLAVA config, the answer list (multimodal tasks) and vocab.txt.
+    func save(_ module: Module, config: FlavaConfig, answers: [String]? = nil) throws {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        try clf.saveSafeTensors(to: output + "/model.safetensors")
-        try clf.flava.config.save(output + "/config.json")
-        try JSONEncoder().encode(answers).write(to: URL(fileURLWithPath: output + "/answers.json"), options: .atomic)
+        try module.saveSafeTensors(to: output + "/model.safetensors")
+        try config.save(output + "/config.json")
+        if let answers { try JSONEncoder().encode(answers).write(to: URL(fileURLWithPath: output + "/answers.json"), options: .atomic) }
         try? FileManager.default.removeItem(atPath: output + "/vocab.txt")
         try FileManager.default.copyItem(atPath: model + "/vocab.txt", toPath: output + "/vocab.txt")
     }
@@ -121,7 +122,7 @@ struct Finetune: ParsableCommand {
         var t = TextTable(["task", "metric", "value"])
         for (k, v) in m.sorted(by: { $0.key < $1.key }) { t.add([task, k, String(format: "%.4f", v)]) }
         print(t.render())
-        try save(tuner.model, answers: answers)
+        try save(tuner.model, config: tuner.model.flava.config, answers: answers)
         try writeSummary(m, to: summary)
     }
 }
@@ -181,11 +182,7 @@ extension Finetune {
         var t = TextTable(["task", "metric", "value"])
         for (k, v) in m.sorted(by: { $0.key < $1.key }) { t.add([name.uppercased(), k, String(format: "%.4f", v)]) }
         print(t.render())
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        try clf.saveSafeTensors(to: output + "/model.safetensors")
-        try flava.config.save(output + "/config.json")
-        try? FileManager.default.removeItem(atPath: output + "/vocab.txt")
-        try FileManager.default.copyItem(atPath: model + "/vocab.txt", toPath: output + "/vocab.txt")
+        try save(clf, config: flava.config)
         try writeSummary(m, to: summary)
     }
 }
