@@ -1,5 +1,6 @@
 // 2-D convolution by im2col + GEMM (any kernel, stride, padding; 1×1 stride-1 convolutions skip im2col),
 // and 2×2 max pooling; forward and backward side by side.
+import Foundation
 
 /// Geometry of a 2-D convolution.
 public struct Conv2dGeometry: Sendable, Equatable {
@@ -26,20 +27,36 @@ public struct Conv2dGeometry: Sendable, Equatable {
 
 /// Convolution and pooling kernels.
 public enum ConvKernel {
-    /// Writes the im2col matrix [C·kh·kw, Ho·Wo] of one image.
-    static func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, _ col: UnsafeMutablePointer<Float>) {
-        let (ho, wo) = (g.outHeight, g.outWidth)
+    /// Writes the im2col matrix [C·kh·kw, Ho·Wo] of one image (rows split over threads when `parallel`).
+    static func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, _ col: UnsafeMutablePointer<Float>, parallel: Bool = true) {
         let rows = g.patchSize
-        Parallel.forRanges(rows, costPerItem: ho * wo) { r in
-            for row in r {
-                let kx = row % g.kernelW, ky = (row / g.kernelW) % g.kernelH, c = row / (g.kernelW * g.kernelH)
-                let plane = x + c &* g.height &* g.width
-                let dst = col + row &* ho &* wo
-                for oy in 0..<ho {
-                    let iy = oy &* g.stride &+ ky &- g.padding
-                    let drow = dst + oy &* wo
-                    if iy < 0 || iy >= g.height { for ox in 0..<wo { drow[ox] = 0 }; continue }
-                    let srow = plane + iy &* g.width
+        if parallel {
+            Parallel.forRanges(rows, costPerItem: g.outHeight * g.outWidth) { r in im2colRows(x, g, col, r) }
+        } else {
+            im2colRows(x, g, col, 0..<rows)
+        }
+    }
+
+    /// im2col rows `r`; with stride 1 each output row is a zero-padded copy of an input row.
+    static func im2colRows(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, _ col: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
+        let (ho, wo) = (g.outHeight, g.outWidth)
+        for row in r {
+            let kx = row % g.kernelW, ky = (row / g.kernelW) % g.kernelH, c = row / (g.kernelW * g.kernelH)
+            let plane = x + c &* g.height &* g.width
+            let dst = col + row &* ho &* wo
+            // Output columns whose input column ix = ox·stride + kx − padding lies inside the image.
+            let lo = g.stride == 1 ? min(wo, max(0, g.padding - kx)) : 0
+            let hi = g.stride == 1 ? max(lo, min(wo, g.width + g.padding - kx)) : wo
+            for oy in 0..<ho {
+                let iy = oy &* g.stride &+ ky &- g.padding
+                let drow = dst + oy &* wo
+                if iy < 0 || iy >= g.height { drow.update(repeating: 0, count: wo); continue }
+                let srow = plane + iy &* g.width
+                if g.stride == 1 {
+                    if lo > 0 { drow.update(repeating: 0, count: lo) }
+                    if hi > lo { drow.advanced(by: lo).update(from: srow + (lo &+ kx &- g.padding), count: hi &- lo) }
+                    if hi < wo { drow.advanced(by: hi).update(repeating: 0, count: wo &- hi) }
+                } else {
                     for ox in 0..<wo {
                         let ix = ox &* g.stride &+ kx &- g.padding
                         drow[ox] = (ix >= 0 && ix < g.width) ? srow[ix] : 0
@@ -50,10 +67,10 @@ public enum ConvKernel {
     }
 
     /// Accumulates an im2col-shaped gradient back into the image gradient (the adjoint of im2col).
-    static func col2im(_ col: UnsafePointer<Float>, _ g: Conv2dGeometry, _ dx: UnsafeMutablePointer<Float>) {
+    static func col2im(_ col: UnsafePointer<Float>, _ g: Conv2dGeometry, _ dx: UnsafeMutablePointer<Float>, parallel: Bool = true) {
         let (ho, wo) = (g.outHeight, g.outWidth)
         // Split over channels so that no two threads write the same plane.
-        Parallel.forRanges(g.inChannels, costPerItem: g.kernelH * g.kernelW * ho * wo) { cr in
+        let body = { (cr: Range<Int>) in
             for c in cr {
                 let plane = dx + c &* g.height &* g.width
                 for ky in 0..<g.kernelH { for kx in 0..<g.kernelW {
@@ -71,6 +88,14 @@ public enum ConvKernel {
                 } }
             }
         }
+        if parallel { Parallel.forRanges(g.inChannels, costPerItem: g.kernelH * g.kernelW * ho * wo, body) } else { body(0..<g.inChannels) }
+    }
+
+    /// Whether to split a convolution over the images of the batch (each thread its own im2col buffer and
+    /// single-threaded products) rather than inside each image: many small per-image products otherwise spend
+    /// their time in thread hand-offs.
+    static func splitsOverImages(_ g: Conv2dGeometry) -> Bool {
+        Parallel.threadCount > 1 && g.batch >= 2 * Parallel.threadCount
     }
 
     /// y[b] = W·im2col(x[b]) + bias; x [B,C,H,W], weight [O,C,kh,kw], bias [O] or nil → [B,O,Ho,Wo].
@@ -79,20 +104,26 @@ public enum ConvKernel {
         if let bias { precondition(bias.count == g.outChannels, "conv2d bias \(bias.shape) vs \(g.outChannels) channels") }
         let n = g.outHeight * g.outWidth
         let y = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
-        let col = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * n)
-        defer { col?.deallocate() }
         let xp = x.storage.pointer, wp = weight.storage.pointer, yp = y.storage.pointer
-        for bi in 0..<g.batch {
-            let xb = xp + bi &* g.inChannels &* g.height &* g.width
-            let yb = yp + bi &* g.outChannels &* n
-            var a = UnsafePointer(xb)
-            if let col { im2col(xb, g, col); a = UnsafePointer(col) }
-            if let bias {
-                let bp = bias.storage.pointer
-                for o in 0..<g.outChannels { (yb + o &* n).initialize(repeating: bp[o], count: n) }
+        let bp = bias?.storage.pointer
+        let byImage = splitsOverImages(g)
+        func images(_ r: Range<Int>) {
+            let col = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * n)
+            defer { col?.deallocate() }
+            for bi in r {
+                let xb = xp + bi &* g.inChannels &* g.height &* g.width
+                let yb = yp + bi &* g.outChannels &* n
+                var a = UnsafePointer(xb)
+                if let col { im2col(xb, g, col, parallel: !byImage); a = UnsafePointer(col) }
+                if let bp { for o in 0..<g.outChannels { (yb + o &* n).initialize(repeating: bp[o], count: n) } }
+                BLAS.gemm(m: g.outChannels, n: n, k: g.patchSize, a: wp, lda: g.patchSize, b: a, ldb: n,
+                          beta: bp == nil ? 0 : 1, c: yb, ldc: n)
             }
-            BLAS.gemm(m: g.outChannels, n: n, k: g.patchSize, a: wp, lda: g.patchSize, b: a, ldb: n,
-                      beta: bias == nil ? 0 : 1, c: yb, ldc: n)
+        }
+        if byImage {
+            BLAS.singleThreaded { Parallel.forRanges(g.batch, costPerItem: Int.max / (4 * g.batch)) { images($0) } }
+        } else {
+            images(0..<g.batch)
         }
         return y
     }
@@ -104,33 +135,54 @@ public enum ConvKernel {
         let n = g.outHeight * g.outWidth
         let dx = Tensor.zeros(x.shape), dw = Tensor.zeros(weight.shape)
         let db: Tensor? = hasBias ? Tensor.zeros([g.outChannels]) : nil
-        let col = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * n)
-        let dcol = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * n)
-        defer { col?.deallocate(); dcol?.deallocate() }
         let xp = x.storage.pointer, wp = weight.storage.pointer, gp = gy.storage.pointer
-        let dxp = dx.storage.pointer, dwp = dw.storage.pointer
-        for bi in 0..<g.batch {
-            let xb = xp + bi &* g.inChannels &* g.height &* g.width
-            let dxb = dxp + bi &* g.inChannels &* g.height &* g.width
-            let gb = gp + bi &* g.outChannels &* n
-            var a = UnsafePointer(xb)
-            if let col { im2col(xb, g, col); a = UnsafePointer(col) }
-            // dW += dY[O, n] · colᵀ[n, CKK]
-            BLAS.gemm(transB: true, m: g.outChannels, n: g.patchSize, k: n, a: gb, lda: n, b: a, ldb: n,
-                      beta: 1, c: dwp, ldc: g.patchSize)
-            // dcol = Wᵀ[CKK, O] · dY[O, n]; pointwise convolutions write straight into dx.
-            if let dcol {
-                BLAS.gemm(transA: true, m: g.patchSize, n: n, k: g.outChannels, a: wp, lda: g.patchSize,
-                          b: gb, ldb: n, c: dcol, ldc: n)
-                col2im(dcol, g, dxb)
-            } else {
-                BLAS.gemm(transA: true, m: g.patchSize, n: n, k: g.outChannels, a: wp, lda: g.patchSize,
-                          b: gb, ldb: n, c: dxb, ldc: n)
+        let dxp = dx.storage.pointer
+        let byImage = splitsOverImages(g)
+        let lock = NSLock()
+        var partials: [(Int, Tensor, Tensor?)] = []
+        func images(_ r: Range<Int>) {
+            let col = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * n)
+            let dcol = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * n)
+            // Each thread accumulates its own weight and bias gradients, added up at the end.
+            let dwLocal = byImage ? Tensor.zeros(weight.shape) : dw
+            let dbLocal = byImage ? db.map { Tensor.zeros($0.shape) } : db
+            defer { col?.deallocate(); dcol?.deallocate() }
+            let dwp = dwLocal.storage.pointer
+            for bi in r {
+                let xb = xp + bi &* g.inChannels &* g.height &* g.width
+                let dxb = dxp + bi &* g.inChannels &* g.height &* g.width
+                let gb = gp + bi &* g.outChannels &* n
+                var a = UnsafePointer(xb)
+                if let col { im2col(xb, g, col, parallel: !byImage); a = UnsafePointer(col) }
+                // dW += dY[O, n] · colᵀ[n, CKK]
+                BLAS.gemm(transB: true, m: g.outChannels, n: g.patchSize, k: n, a: gb, lda: n, b: a, ldb: n,
+                          beta: 1, c: dwp, ldc: g.patchSize)
+                // dcol = Wᵀ[CKK, O] · dY[O, n]; pointwise convolutions write straight into dx.
+                if let dcol {
+                    BLAS.gemm(transA: true, m: g.patchSize, n: n, k: g.outChannels, a: wp, lda: g.patchSize,
+                              b: gb, ldb: n, c: dcol, ldc: n)
+                    col2im(dcol, g, dxb, parallel: !byImage)
+                } else {
+                    BLAS.gemm(transA: true, m: g.patchSize, n: n, k: g.outChannels, a: wp, lda: g.patchSize,
+                              b: gb, ldb: n, c: dxb, ldc: n)
+                }
+                if let dbLocal {
+                    let dbp = dbLocal.storage.pointer
+                    for o in 0..<g.outChannels { dbp[o] += Reduce.sum(gb + o &* n, n) }
+                }
             }
-            if let db {
-                let dbp = db.storage.pointer
-                for o in 0..<g.outChannels { dbp[o] += Reduce.sum(gb + o &* n, n) }
+            if byImage { lock.lock(); partials.append((r.lowerBound, dwLocal, dbLocal)); lock.unlock() }
+        }
+        if byImage {
+            BLAS.singleThreaded { Parallel.forRanges(g.batch, costPerItem: Int.max / (4 * g.batch)) { images($0) } }
+            // Added in batch order, so the result does not depend on which thread finished first.
+            for (_, pw, pb) in partials.sorted(by: { $0.0 < $1.0 }) {
+                let (dst, src) = (dw.storage.pointer, pw.storage.pointer)
+                for i in 0..<dw.count { dst[i] += src[i] }
+                if let db, let pb { for o in 0..<db.count { db.storage.pointer[o] += pb.storage.pointer[o] } }
             }
+        } else {
+            images(0..<g.batch)
         }
         return (dx, dw, db)
     }

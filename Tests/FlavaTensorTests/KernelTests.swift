@@ -2,6 +2,7 @@
 import Testing
 import Foundation
 import FlavaTensor
+import TestSupport
 
 @Test func vectorExpMatchesLibm() {
     var worst: Float = 0
@@ -84,4 +85,34 @@ import FlavaTensor
     #expect(Reduce.max(p, n) == m)
     var withNaN = x
     if n > 0 { withNaN[flat: n - 1] = .nan; #expect(Reduce.max(withNaN.storage.pointer, n).isNaN) }
+}
+
+/// Convolutions split over the images of a batch (each thread its own buffers) agree with image-by-image ones.
+@Test(arguments: [(3, 1, 1), (7, 3, 1), (1, 0, 1), (3, 1, 2), (5, 0, 1)])
+func convolutionSplitOverImagesMatchesPerImage(kernel: Int, padding: Int, stride: Int) {
+    var g = SeededGenerator(seed: 77)
+    let batch = 4 * max(2, Parallel.threadCount) + 1
+    let x = Tensor.randomNormal([batch, 3, 9, 10], std: 1, using: &g)
+    let w = Tensor.randomNormal([5, 3, kernel, kernel], std: 0.3, using: &g)
+    let b = Tensor.randomNormal([5], std: 1, using: &g)
+    let saved = Parallel.threadCount
+    if saved < 2 { Parallel.threadCount = 2 }
+    defer { Parallel.threadCount = saved }
+    let y = ConvKernel.conv2dForward(x, weight: w, bias: b, stride: stride, padding: padding)
+    let gy = Tensor.randomNormal(y.shape, std: 1, using: &g)
+    let (dx, dw, db) = ConvKernel.conv2dBackward(x, weight: w, hasBias: true, stride: stride, padding: padding, gradOutput: gy)
+    var dwSum = Tensor.zeros(w.shape), dbSum = Tensor.zeros([5])
+    for i in 0..<batch {
+        let xi = ShapeKernel.slice(x, axis: 0, start: i, end: i + 1), gi = ShapeKernel.slice(gy, axis: 0, start: i, end: i + 1)
+        let yi = ConvKernel.conv2dForward(xi, weight: w, bias: b, stride: stride, padding: padding)
+        #expect(closenessReport(yi, ShapeKernel.slice(y, axis: 0, start: i, end: i + 1), atol: 1e-5, rtol: 1e-5) == nil)
+        let (dxi, dwi, dbi) = ConvKernel.conv2dBackward(xi, weight: w, hasBias: true, stride: stride, padding: padding, gradOutput: gi)
+        #expect(closenessReport(dxi, ShapeKernel.slice(dx, axis: 0, start: i, end: i + 1), atol: 1e-5, rtol: 1e-5) == nil)
+        dwSum = dwSum + dwi; dbSum = dbSum + dbi!
+    }
+    #expect(closenessReport(dwSum, dw, atol: 1e-4, rtol: 1e-4) == nil)
+    #expect(closenessReport(dbSum, db!, atol: 1e-4, rtol: 1e-4) == nil)
+    // The same numbers on every run.
+    let again = ConvKernel.conv2dBackward(x, weight: w, hasBias: true, stride: stride, padding: padding, gradOutput: gy)
+    #expect(again.dWeight.array == dw.array && again.dx.array == dx.array)
 }
