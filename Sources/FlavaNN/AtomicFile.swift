@@ -69,3 +69,37 @@ public enum AtomicFile {
         if dfd >= 0 { fsync(dfd); close(dfd) }
     }
 }
+
+/// Atomic folder writes: checkpoints are folders of several files.
+public enum AtomicFolder {
+    /// Runs `body` with a fresh temporary folder beside `path`; on success moves it to `path` (swapping out any
+    /// folder already there), on failure removes it. A crash or an error never leaves a half-written folder under
+    /// the final name. With `keepingOtherFiles`, files already in the folder that `body` does not write (a run's
+    /// logs beside a saved model) are copied into the new folder before the swap.
+    public static func write(to path: String, keepingOtherFiles: Bool = false, _ body: (String) throws -> Void) throws {
+        let fm = FileManager.default
+        let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        let tmp = path + ".tmp-\(getpid())"
+        try? fm.removeItem(atPath: tmp)
+        try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        do {
+            try body(tmp)
+            if keepingOtherFiles, let existing = try? fm.contentsOfDirectory(atPath: path) {
+                let written = Set(try fm.contentsOfDirectory(atPath: tmp))
+                for name in existing where !written.contains(name) {
+                    try fm.copyItem(atPath: path + "/" + name, toPath: tmp + "/" + name)
+                }
+            }
+        } catch { try? fm.removeItem(atPath: tmp); throw error }
+        if fm.fileExists(atPath: path) {
+            let old = path + ".old-\(getpid())"
+            try? fm.removeItem(atPath: old)
+            try fm.moveItem(atPath: path, toPath: old)
+            try fm.moveItem(atPath: tmp, toPath: path)
+            try? fm.removeItem(atPath: old)
+        } else {
+            try fm.moveItem(atPath: tmp, toPath: path)
+        }
+    }
+}

@@ -190,28 +190,19 @@ public final class Pretrainer {
     @discardableResult
     public func saveCheckpoint(in runDir: String, name: String? = nil, vocabFile: String) throws -> String {
         let final = runDir + "/" + (name ?? "checkpoint-\(step)")
-        let tmp = final + ".tmp-\(getpid())"
-        try? FileManager.default.removeItem(atPath: tmp)
-        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        try FlavaCheckpoint.save(model, to: tmp)
-        try FileManager.default.copyItem(atPath: vocabFile, toPath: tmp + "/vocab.txt")
-        var tensors: [(String, StoredTensor)] = []
-        for ((key, _), state) in zip(named, optimizer.stateList()) {
-            guard let s = state else { continue }
-            tensors.append(("\(key).exp_avg", .float(s.m))); tensors.append(("\(key).exp_avg_sq", .float(s.v)))
-            tensors.append(("\(key).step", .int(IntTensor(shape: [], [s.step]))))
-        }
-        try SafeTensors.write(tensors, to: tmp + "/optimizer.safetensors")
-        let state = TrainerState(step: step, rng: rng, positions: loaders.mapValues { $0.position }, bestScore: bestScore, config: config)
-        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try enc.encode(state).write(to: URL(fileURLWithPath: tmp + "/trainer_state.json"), options: .atomic)
-        if FileManager.default.fileExists(atPath: final) {
-            let old = final + ".old-\(getpid())"
-            try FileManager.default.moveItem(atPath: final, toPath: old)
-            try FileManager.default.moveItem(atPath: tmp, toPath: final)
-            try? FileManager.default.removeItem(atPath: old)
-        } else {
-            try FileManager.default.moveItem(atPath: tmp, toPath: final)
+        try AtomicFolder.write(to: final) { tmp in
+            try FlavaCheckpoint.save(model, to: tmp)
+            try FileManager.default.copyItem(atPath: vocabFile, toPath: tmp + "/vocab.txt")
+            var tensors: [(String, StoredTensor)] = []
+            for ((key, _), state) in zip(named, optimizer.stateList()) {
+                guard let s = state else { continue }
+                tensors.append(("\(key).exp_avg", .float(s.m))); tensors.append(("\(key).exp_avg_sq", .float(s.v)))
+                tensors.append(("\(key).step", .int(IntTensor(shape: [], [s.step]))))
+            }
+            try SafeTensors.write(tensors, to: tmp + "/optimizer.safetensors")
+            let state = TrainerState(step: step, rng: rng, positions: loaders.mapValues { $0.position }, bestScore: bestScore, config: config)
+            let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try enc.encode(state).write(to: URL(fileURLWithPath: tmp + "/trainer_state.json"), options: .atomic)
         }
         return final
     }
