@@ -17,10 +17,12 @@ public struct DVAEDecoderConfig: Codable, Sendable, Equatable {
     public var outputChannels = 3
     /// "logit_laplace" (μ and ln b per channel, as DALL-E) or "mse" (the pixel).
     public var reconstruction = "logit_laplace"
+    /// Residual-branch gain of every block; nil: DALL-E's 1 / (4 · blocks per group)².
+    public var postGain: Double? = nil
 
     enum CodingKeys: String, CodingKey {
         case vocabSize = "vocab_size", hiddenSize = "hidden_size", initSize = "init_size"
-        case numBlocksPerGroup = "num_blocks_per_group", outputChannels = "output_channels", reconstruction
+        case numBlocksPerGroup = "num_blocks_per_group", outputChannels = "output_channels", reconstruction, postGain = "post_gain"
     }
 
     public init(vocabSize: Int = 8192, hiddenSize: Int = 256, initSize: Int = 128, numBlocksPerGroup: Int = 2,
@@ -34,6 +36,7 @@ public struct DVAEDecoderConfig: Codable, Sendable, Equatable {
         vocabSize = try c.value(.vocabSize, vocabSize); hiddenSize = try c.value(.hiddenSize, hiddenSize)
         initSize = try c.value(.initSize, initSize); numBlocksPerGroup = try c.value(.numBlocksPerGroup, numBlocksPerGroup)
         outputChannels = try c.value(.outputChannels, outputChannels); reconstruction = try c.value(.reconstruction, reconstruction)
+        postGain = try c.decodeIfPresent(Double.self, forKey: .postGain)
     }
 }
 
@@ -46,8 +49,8 @@ public final class DVAEDecoderBlock: Module {
     @Child("res_path.path.conv_4") public var conv4: Conv2d
     public let postGain: Float
 
-    public init(inSize: Int, outSize: Int, numLayers: Int, init ini: inout Initializer) {
-        postGain = 1 / Float(numLayers * numLayers)
+    public init(inSize: Int, outSize: Int, numLayers: Int, postGain gain: Double? = nil, init ini: inout Initializer) {
+        postGain = gain.map(Float.init) ?? 1 / Float(numLayers * numLayers)
         super.init()
         let hid = max(1, outSize / 4)
         if inSize != outSize { idPath = Conv2d(inSize, outSize, kernelSize: 1, init: &ini) }
@@ -68,10 +71,10 @@ public final class DVAEDecoderGroup: Module {
     @ChildList("group.block_", first: 1, dotted: false) public var blocks: [DVAEDecoderBlock]
     public let upsample: Bool
 
-    public init(numBlocks: Int, numLayers: Int, inSize: Int, outSize: Int, upsample: Bool, init ini: inout Initializer) {
+    public init(numBlocks: Int, numLayers: Int, inSize: Int, outSize: Int, upsample: Bool, postGain: Double? = nil, init ini: inout Initializer) {
         self.upsample = upsample
         super.init()
-        blocks = (0..<numBlocks).map { DVAEDecoderBlock(inSize: $0 == 0 ? inSize : outSize, outSize: outSize, numLayers: numLayers, init: &ini) }
+        blocks = (0..<numBlocks).map { DVAEDecoderBlock(inSize: $0 == 0 ? inSize : outSize, outSize: outSize, numLayers: numLayers, postGain: postGain, init: &ini) }
     }
 
     public func callAsFunction(_ x: Variable) -> Variable {
@@ -96,15 +99,25 @@ public final class DVAEDecoder: Module {
         super.init()
         let h = c.hiddenSize, n = c.numBlocksPerGroup, layers = 4 * n
         input = Conv2d(c.vocabSize, c.initSize, kernelSize: 1, init: &ini)
-        group1 = DVAEDecoderGroup(numBlocks: n, numLayers: layers, inSize: c.initSize, outSize: 8 * h, upsample: true, init: &ini)
-        group2 = DVAEDecoderGroup(numBlocks: n, numLayers: layers, inSize: 8 * h, outSize: 4 * h, upsample: true, init: &ini)
-        group3 = DVAEDecoderGroup(numBlocks: n, numLayers: layers, inSize: 4 * h, outSize: 2 * h, upsample: true, init: &ini)
-        group4 = DVAEDecoderGroup(numBlocks: n, numLayers: layers, inSize: 2 * h, outSize: h, upsample: false, init: &ini)
+        group1 = DVAEDecoderGroup(numBlocks: n, numLayers: layers, inSize: c.initSize, outSize: 8 * h, upsample: true, postGain: c.postGain, init: &ini)
+        group2 = DVAEDecoderGroup(numBlocks: n, numLayers: layers, inSize: 8 * h, outSize: 4 * h, upsample: true, postGain: c.postGain, init: &ini)
+        group3 = DVAEDecoderGroup(numBlocks: n, numLayers: layers, inSize: 4 * h, outSize: 2 * h, upsample: true, postGain: c.postGain, init: &ini)
+        group4 = DVAEDecoderGroup(numBlocks: n, numLayers: layers, inSize: 2 * h, outSize: h, upsample: false, postGain: c.postGain, init: &ini)
         output = Conv2d(h, (c.reconstruction == "mse" ? 1 : 2) * c.outputChannels, kernelSize: 1, init: &ini)
     }
 
     public func callAsFunction(_ codes: Variable) -> Variable {
         output(relu(group4(group3(group2(group1(input(codes)))))))
+    }
+
+    /// Images in [0, 1] [B, C, 8·side, 8·side] from token grids [B, side·side] (row-major), without gradients.
+    public func decode(tokens: IntTensor, side: Int) -> Tensor {
+        let (b, hw, v) = (tokens.shape[0], tokens.shape[1], config.vocabSize)
+        precondition(hw == side * side, "token grid \(hw) is not \(side)×\(side)")
+        let onehot = Tensor.zeros([b, v, side, side])
+        let p = onehot.storage.pointer
+        for i in 0..<b { for s in 0..<hw { p[(i * v + tokens.values[i * hw + s]) * hw + s] = 1 } }
+        return reconstruction(withNoGrad { self(Variable(onehot)).value })
     }
 
     /// Pixels in [0, 1] [B, C, H, W] from the decoder output (logit-Laplace μ through the sigmoid, then the

@@ -94,7 +94,12 @@ public final class FlavaImageCodebook: Module {
         precondition(pixels.shape.count == 4, "codebook input must be [B, C, H, W], got \(pixels.shape)")
         precondition(pixels.shape[1] == config.inputChannels, "codebook expects \(config.inputChannels) channels, got \(pixels.shape[1])")
         precondition(pixels.shape[2] % 8 == 0 && pixels.shape[3] % 8 == 0, "codebook input size must be a multiple of 8, got \(pixels.shape[2])×\(pixels.shape[3])")
-        return output(relu(group4(group3(group2(group1(input(pixels)))))))
+        return output(features(pixels))
+    }
+
+    /// The trunk's output before the vocabulary projection: ReLU(group_4(…)) [B, 8·hidden, H/8, W/8].
+    public func features(_ pixels: Variable) -> Variable {
+        relu(group4(group3(group2(group1(input(pixels))))))
     }
 
     /// argmax over the vocabulary: token ids [B, (H/8)·(W/8)] row-major (HF `get_codebook_indices`, flattened).
