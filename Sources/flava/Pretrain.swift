@@ -115,15 +115,21 @@ struct Pretrain: ParsableCommand {
                 var cc = CodebookTrainingConfig.small
                 cc.steps = codebookSteps; cc.seed = seed
                 cc.codebook = config.imageCodebookConfig; cc.codebook.freeze = false
-                cc.decoder = DVAEDecoderConfig(vocabSize: cc.codebook.vocabSize, hiddenSize: cc.codebook.hiddenSize,
-                                               initSize: 4 * cc.codebook.hiddenSize, numBlocksPerGroup: cc.codebook.numBlocksPerGroup)
+                cc.decoder = CodebookTrainingConfig.mirroredDecoder(cc.codebook)
+                cc.imageSize = cfg.data.codebookSize
+                try cc.validate()
                 let ct = CodebookTrainer(config: cc)
                 let proc = cfg.data.processor
+                func images(_ range: Range<Int>) -> Tensor {
+                    ShapeKernel.concat(range.map {
+                        proc.codebookPixelValues(world.unpairedImage($0)).reshaped([1, 3, cfg.data.codebookSize, cfg.data.codebookSize])
+                    }, axis: 0)
+                }
+                // k-means start on images the training steps below do not use.
+                ct.initializeCodes(from: images(1_000_000..<(1_000_000 + cc.kmeansImages)))
                 let bar = ProgressBar(total: cc.steps, label: "codebook")
                 for s in 0..<cc.steps {
-                    let batch = ShapeKernel.concat((0..<cc.batchSize).map {
-                        proc.codebookPixelValues(world.unpairedImage(s * cc.batchSize + $0)).reshaped([1, 3, cfg.data.codebookSize, cfg.data.codebookSize])
-                    }, axis: 0)
+                    let batch = images((s * cc.batchSize)..<((s + 1) * cc.batchSize))
                     _ = ct.step(batch, step: s)
                     bar.update(s + 1)
                 }
@@ -238,24 +244,6 @@ enum PretrainReport {
             for (k, v) in e.losses where v.isFinite { series[k, default: []].append((e.step, v)) }
             for (k, v) in e.eval ?? [:] where k.hasSuffix("R@1") || k == "zero_shot_accuracy" { series["eval " + k, default: []].append((e.step, v)) }
         }
-        let names = series.keys.sorted()
-        let w = 360, h = 200, cols = 3
-        let rows = (names.count + cols - 1) / cols
-        var svg = "<svg xmlns='http://www.w3.org/2000/svg' width='\(cols * (w + 20))' height='\(rows * (h + 40))' font-family='sans-serif' font-size='12'>"
-        for (i, name) in names.enumerated() {
-            let pts = series[name]!
-            // Smooth losses with a running mean of 20 steps for readability.
-            var smooth: [(Int, Double)] = []
-            var window: [Double] = []
-            for (s, v) in pts { window.append(v); if window.count > 20 && !name.hasPrefix("eval") { window.removeFirst() }; smooth.append((s, name.hasPrefix("eval") ? v : window.reduce(0, +) / Double(window.count))) }
-            let x0 = (i % cols) * (w + 20) + 10, y0 = (i / cols) * (h + 40) + 20
-            let maxS = Double(smooth.map(\.0).max() ?? 1), lo = smooth.map(\.1).min() ?? 0, hi = max(smooth.map(\.1).max() ?? 1, lo + 1e-6)
-            let poly = smooth.map { String(format: "%.1f,%.1f", Double(x0) + Double($0.0) / maxS * Double(w), Double(y0 + h) - ($0.1 - lo) / (hi - lo) * Double(h)) }.joined(separator: " ")
-            svg += "<rect x='\(x0)' y='\(y0)' width='\(w)' height='\(h)' fill='none' stroke='#ccc'/>"
-            svg += "<text x='\(x0)' y='\(y0 - 5)'>\(name) (\(String(format: "%.3g", lo))–\(String(format: "%.3g", hi)))</text>"
-            svg += "<polyline fill='none' stroke='#1f77b4' stroke-width='1.5' points='\(poly)'/>"
-        }
-        svg += "</svg>"
-        try svg.write(toFile: path, atomically: true, encoding: .utf8)
+        try SVGCharts.write(series, to: path)
     }
 }

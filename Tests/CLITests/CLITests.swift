@@ -97,3 +97,58 @@ private func expectOneLineFailure(_ args: [String], _ needle: String, sourceLoca
     let e = try runFlava(["tokenizer", "encode", "--vocab", dir + "/vocab.txt", "a red circle"])
     #expect(e.out.contains("\"circle\""))
 }
+
+@Test func codebookTrainEncodeAndReconstruct() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    let cfg = #"{"codebook": {"vocab_size": 64, "hidden_size": 4}, "image_size": 32, "batch_size": 8, "kmeans_images": 16, "eval_images": 8, "warmup_steps": 2}"#
+    try Data(cfg.utf8).write(to: URL(fileURLWithPath: dir + "/cb.json"))
+    let r = try runFlava(["codebook", "train", "--config", dir + "/cb.json", "--steps", "4", "--eval-every", "2",
+                          "--output", dir + "/cb", "--summary", dir + "/summary.json"])
+    #expect(r.status == 0, "\(r.err)")
+    #expect(r.out.contains("psnr_db"))
+    let s = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as! [String: Any]
+    #expect((s["vocab_size"] as? Int) == 64)
+    #expect(((s["psnr_db"] as? Double) ?? 0) > 5)
+    #expect(((s["codes_used"] as? Int) ?? 0) >= 1)
+    #expect(((s["perplexity"] as? Double) ?? 0) >= 1)
+    for f in ["config.json", "model.safetensors", "decoder.safetensors", "metrics.jsonl", "report.svg", "reconstructions.png"] {
+        #expect(FileManager.default.fileExists(atPath: dir + "/cb/" + f), "\(f)")
+    }
+    #expect(try String(contentsOfFile: dir + "/cb/metrics.jsonl", encoding: .utf8).split(separator: "\n").count == 4)
+
+    // Encode: JSON tokens at the training side (32 → 4×4), safetensors, and a reconstruction picture.
+    try RGBImage(width: 50, height: 40, fill: (200, 30, 30)).savePNG(dir + "/red.png")
+    try RGBImage(width: 32, height: 32, fill: (20, 30, 220)).savePNG(dir + "/blue.png")
+    let e = try runFlava(["codebook", "encode", "--codebook", dir + "/cb", "--image", dir + "/red.png", dir + "/blue.png",
+                          "--reconstruct", dir + "/recon.png"])
+    #expect(e.status == 0, "\(e.err)")
+    let json = try JSONSerialization.jsonObject(with: Data(e.out.utf8)) as! [String: Any]
+    #expect((json["image_size"] as? Int) == 32)
+    let images = json["images"] as! [[String: Any]]
+    #expect(images.count == 2)
+    let grid = images[0]["tokens"] as! [[Int]]
+    #expect(grid.count == 4 && grid.allSatisfy { $0.count == 4 && $0.allSatisfy { (0..<64).contains($0) } })
+    let picture = try RGBImage.load(dir + "/recon.png")
+    #expect(picture.width > 4 * 128)
+    let st = try runFlava(["codebook", "encode", "--codebook", dir + "/cb", "--image", dir + "/red.png", "--output", dir + "/t.safetensors"])
+    #expect(st.status == 0, "\(st.err)")
+    let f = try SafeTensorsFile(path: dir + "/t.safetensors")
+    #expect(try f.intTensor("tokens").values == grid.flatMap { $0 })
+    #expect(f.metadata["image_size"] == "32")
+
+    // Bad input: one line, non-zero exit, nothing half-written.
+    try expectOneLineFailure(["codebook", "encode", "--codebook", dir + "/nowhere", "--image", dir + "/red.png"], "nowhere")
+    try Data("not an image".utf8).write(to: URL(fileURLWithPath: dir + "/bad.png"))
+    try expectOneLineFailure(["codebook", "encode", "--codebook", dir + "/cb", "--image", dir + "/bad.png"], "bad.png")
+    try expectOneLineFailure(["codebook", "encode", "--codebook", dir + "/cb", "--image", dir + "/red.png", "--image-size", "30"], "multiple of 8")
+    try Data("{\"codebook\": {\"vocab_size\": \"many\"}}".utf8).write(to: URL(fileURLWithPath: dir + "/badcfg.json"))
+    try expectOneLineFailure(["codebook", "train", "--config", dir + "/badcfg.json", "--output", dir + "/x"], "vocab_size")
+    try expectOneLineFailure(["codebook", "train", "--config", dir + "/missing.json", "--output", dir + "/x"], "no such file")
+    try expectOneLineFailure(["codebook", "train", "--image-size", "36", "--output", dir + "/x"], "multiple of 8")
+    try Data().write(to: URL(fileURLWithPath: dir + "/empty.jsonl"))
+    try expectOneLineFailure(["codebook", "train", "--config", dir + "/cb.json", "--images", dir + "/empty.jsonl", "--held-out", dir + "/empty.jsonl",
+                              "--steps", "2", "--output", dir + "/x"], "empty.jsonl")
+    #expect(!FileManager.default.fileExists(atPath: dir + "/x/model.safetensors"))
+    let help = try runFlava(["codebook", "train", "--help"])
+    #expect(help.status == 0 && help.out.contains("USAGE"))
+}

@@ -1,0 +1,340 @@
+// flava codebook: train our own visual tokenizer (the dVAE whose encoder gives MIM/MMM targets) and turn
+// images into visual tokens, with reconstructions to look at.
+import ArgumentParser
+import Foundation
+import FlavaKit
+
+struct CodebookCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "codebook",
+        abstract: "Train a visual tokenizer (dVAE) and turn images into visual tokens.",
+        subcommands: [CodebookTrain.self, CodebookEncode.self])
+}
+
+struct CodebookTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a dVAE codebook; by default on the synthetic world's images at the small model's resolution.",
+        discussion: """
+        The encoder is Hugging Face's FlavaImageCodebook (one code per 8×8 pixels), the decoder mirrors it as \
+        DALL-E's does. Training: k-means start of the code projection, Gumbel-softmax with an annealed temperature \
+        (straight-through), KL to the uniform prior with an annealed weight, a code-usage term, dead-code restarts, \
+        and the logit-Laplace reconstruction loss (or MSE). OUTPUT gets config.json + model.safetensors (loadable by \
+        transformers' FlavaImageCodebook.from_pretrained), decoder_config.json + decoder.safetensors, \
+        codebook_training.json, metrics.jsonl, report.svg and reconstructions.png. Held-out figures: PSNR, codes \
+        used and code perplexity.
+        """)
+
+    @Option(help: "Training images: a source spec (manifest, WebDataset shards, folder:DIR, coco:ANN:ROOT; default: the synthetic world).") var images: String?
+    @Option(help: "Held-out images for the figures (default: the synthetic world's held-out split, or 1 in 20 records of --images).") var heldOut: String?
+    @Option(help: "A JSON file of codebook training settings (codebook, decoder, image_size, steps, …); flags override it.") var config: String?
+    @Option(help: "Optimizer steps (default 600).") var steps: Int?
+    @Option(help: "Batch size (default 32).") var batchSize: Int?
+    @Option(help: "Peak learning rate (default 1e-3).") var learningRate: Float?
+    @Option(help: "Training image side in pixels, a multiple of 8 (default 64, the small model's).") var imageSize: Int?
+    @Option(help: "Number of codes (default 512).") var vocabSize: Int?
+    @Option(help: "Reconstruction loss: logit_laplace (default, as DALL-E) or mse.") var reconstruction: String?
+    @Option(help: "Evaluate on the held-out images every N steps (default 100).") var evalEvery = 100
+    @Option(help: "Seed (default 0).") var seed: UInt64?
+    @Option(help: "Output folder.") var output: String
+    @Option(help: "Write a JSON summary (psnr_db, codes_used, vocab_size, perplexity, …) here.") var summary: String?
+
+    func run() throws {
+        let start = Date()
+        var cfg = CodebookTrainingConfig.small
+        if let config {
+            guard let data = FileManager.default.contents(atPath: config) else { throw ValidationError("\(config): no such file") }
+            do { cfg = try JSONDecoder().decode(CodebookTrainingConfig.self, from: data) }
+            catch let e as DecodingError { throw ValidationError("\(config): \(ConfigError.describe(e))") }
+            catch { throw ValidationError("\(config): not valid JSON") }
+        }
+        if let steps { cfg.steps = steps }
+        if let batchSize { cfg.batchSize = batchSize }
+        if let learningRate { cfg.learningRate = learningRate }
+        if let imageSize { cfg.imageSize = imageSize }
+        if let seed { cfg.seed = seed }
+        if let vocabSize { cfg.codebook.vocabSize = vocabSize; cfg.decoder.vocabSize = vocabSize }
+        if let reconstruction { cfg.decoder.reconstruction = reconstruction }
+        do { try cfg.validate() } catch let e as ConfigError { throw ValidationError(e.reason) }
+        guard evalEvery >= 1 else { throw ValidationError("--eval-every must be positive") }
+
+        // Data: pixels for the codebook in [0.1, 0.9], [3, S, S] per image.
+        let s = cfg.imageSize
+        let proc = FlavaImageProcessor(FlavaImageProcessorConfig(imageSize: 2 * s))   // codebook side = S
+        precondition(proc.config.codebookSize == s)
+        let data = try CodebookImages(images: images, heldOut: heldOut, size: s, seed: cfg.seed, evalCount: cfg.evalImages, processor: proc)
+        let held = try data.heldOutPixels()
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+
+        print("codebook: \(cfg.codebook.vocabSize) codes, hidden \(cfg.codebook.hiddenSize), \(s)-pixel images (\(s / 8)×\(s / 8) codes each), "
+              + "\(cfg.steps) steps of \(cfg.batchSize); \(data.description); \(held.shape[0]) held-out images")
+        let trainer = CodebookTrainer(config: cfg)
+        if cfg.kmeansImages > 0 { trainer.initializeCodes(from: try data.trainingBatch(cfg.kmeansImages)) }
+
+        let log = try FileHandle.appending(output + "/metrics.jsonl")
+        try log.truncate(atOffset: 0)
+        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+        let bar = ProgressBar(total: cfg.steps, label: "codebook")
+        var last = trainer.evaluate(held)
+        for step in 0..<cfg.steps {
+            let batch = try data.trainingBatch(cfg.batchSize)
+            let entry = trainer.step(batch, step: step)
+            var record = CodebookLogEntry(step: entry)
+            if (step + 1) % evalEvery == 0 || step + 1 == cfg.steps {
+                last = trainer.evaluate(held)
+                record.eval = last
+            }
+            log.write(try enc.encode(record) + Data("\n".utf8))
+            bar.update(step + 1, extra: String(format: "rec %.3f  PSNR %.1f dB  codes %d", entry.reconstruction, last.psnrDB, last.codesUsed))
+        }
+        try log.close()
+        try trainer.save(to: output)
+
+        // Report.
+        let seconds = Date().timeIntervalSince(start)
+        let shown = ShapeKernel.slice(held, axis: 0, start: 0, end: min(8, held.shape[0]))
+        let (tokens, recon) = trainer.reconstruct(shown)
+        try CodebookPictures.sideBySide(originals: shown, mapped: true, reconstructions: recon, tokens: tokens,
+                                        captions: (0..<shown.shape[0]).map { "held-out \($0)" }).savePNG(output + "/reconstructions.png")
+        try CodebookReport.write(metrics: output + "/metrics.jsonl", to: output + "/report.svg")
+        var t = TextTable(["held-out metric", "value"])
+        t.add(["psnr_db", String(format: "%.2f", last.psnrDB)])
+        t.add(["codes_used", "\(last.codesUsed) of \(last.vocabSize) (\(String(format: "%.0f", 100 * Double(last.codesUsed) / Double(last.vocabSize)))%)"])
+        t.add(["perplexity", String(format: "%.1f", last.perplexity)])
+        print(t.render())
+        print(String(format: "%d steps in %.0f s; codebook: %@ (reconstructions.png, report.svg)", cfg.steps, seconds, output))
+        if let summary {
+            let out: [String: Any] = ["psnr_db": last.psnrDB, "codes_used": last.codesUsed, "vocab_size": last.vocabSize,
+                                      "perplexity": last.perplexity, "steps": cfg.steps, "seconds": seconds, "codebook": output,
+                                      "held_out_images": held.shape[0], "image_size": s]
+            let json = try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
+            try AtomicFile.write(to: summary) { sink in try json.withUnsafeBytes { try sink.write($0) } }
+        }
+    }
+}
+
+/// One line of metrics.jsonl.
+struct CodebookLogEntry: Codable {
+    var step: Int, loss: Double, reconstruction: Double, kl: Double, usage: Double, temperature: Double, klWeight: Double, learningRate: Double
+    var eval: CodebookMetrics?
+    init(step e: CodebookStepLog) {
+        step = e.step; loss = e.loss; reconstruction = e.reconstruction; kl = e.kl; usage = e.usage
+        temperature = e.temperature; klWeight = e.klWeight; learningRate = e.learningRate
+    }
+    enum CodingKeys: String, CodingKey {
+        case step, loss, reconstruction, kl, usage, temperature, klWeight = "kl_weight", learningRate = "learning_rate", eval
+    }
+}
+
+/// Training and held-out images for the codebook: the synthetic world, or any image source.
+final class CodebookImages {
+    let size: Int
+    let processor: FlavaImageProcessor
+    let world: SyntheticWorld?
+    let loader: DataLoader<Tensor, Tensor>?
+    let heldOutSource: DataSource?
+    let trainingSource: DataSource?
+    let evalCount: Int
+    var next = 0
+    let description: String
+
+    init(images: String?, heldOut: String?, size: Int, seed: UInt64, evalCount: Int, processor: FlavaImageProcessor) throws {
+        self.size = size; self.processor = processor; self.evalCount = evalCount
+        if let images, !images.hasPrefix("synthetic") {
+            let source = try dataSource(spec: images, imageSize: size, seed: seed)
+            let proc = processor
+            // Without --held-out, 1 in 20 records (by a hash of where they come from) is held out.
+            let train: DataSource = heldOut == nil ? FilteredSource(source, keep: { !CodebookImages.isHeldOut($0) }) : source
+            var options = LoaderOptions(batchSize: 16, shuffleBuffer: 1000, seed: seed)
+            options.epochs = nil
+            loader = try DataLoader(source: train, options: options, transform: { record, _ in
+                guard let ref = record.image else { throw DataError("\(record.origin): no image") }
+                return proc.codebookPixelValues(try ref.load())
+            }, collate: { items, _ in ShapeKernel.concat(items.map { $0.reshaped([1] + $0.shape) }, axis: 0) })
+            world = nil
+            trainingSource = train
+            heldOutSource = try heldOut.map { try dataSource(spec: $0, imageSize: size, seed: seed) }
+                ?? FilteredSource(source, keep: CodebookImages.isHeldOut)
+            description = "images from \(source.name)"
+        } else {
+            world = SyntheticWorld(seed: seed, imageSize: size)
+            loader = nil; trainingSource = nil
+            heldOutSource = try heldOut.map { try dataSource(spec: $0, imageSize: size, seed: seed) }
+            description = "the synthetic world's images"
+        }
+    }
+
+    static func isHeldOut(_ r: RawRecord) -> Bool {
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in r.origin.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        return h % 20 == 0
+    }
+
+    /// Loaded images not yet handed out, [k, 3, S, S].
+    var pending: Tensor?
+
+    func trainingBatch(_ n: Int) throws -> Tensor {
+        if let world {
+            let parts = (0..<n).map { i in processor.codebookPixelValues(world.unpairedImage(next + i)) }
+            next += n
+            return CodebookImages.stack(parts)
+        }
+        var have = pending.map { [$0] } ?? [], count = pending?.shape[0] ?? 0
+        while count < n {
+            guard let t = try loader!.next() else { throw DataError("\(trainingSource!.name): no training images") }
+            have.append(t); count += t.shape[0]
+        }
+        let all = ShapeKernel.concat(have, axis: 0)
+        pending = count > n ? ShapeKernel.slice(all, axis: 0, start: n, end: count) : nil
+        return ShapeKernel.slice(all, axis: 0, start: 0, end: n)
+    }
+
+    static func stack(_ parts: [Tensor]) -> Tensor { ShapeKernel.concat(parts.map { $0.reshaped([1] + $0.shape) }, axis: 0) }
+
+    func heldOutPixels() throws -> Tensor {
+        var parts = [Tensor]()
+        if let source = heldOutSource {
+            let stream = try source.stream(epoch: 0, seed: 0)
+            while parts.count < evalCount, let r = try stream.next() {
+                guard let ref = r.image else { throw DataError("\(r.origin): no image") }
+                parts.append(processor.codebookPixelValues(try ref.load()))
+            }
+            guard !parts.isEmpty else { throw DataError("\(source.name): no held-out images") }
+        } else {
+            let w = world!
+            for i in 0..<evalCount { parts.append(processor.codebookPixelValues(w.sample(i, split: .heldOut).image)) }
+        }
+        return CodebookImages.stack(parts)
+    }
+}
+
+/// A source restricted to the records `keep` accepts.
+final class FilteredSource: DataSource, @unchecked Sendable {
+    let base: DataSource
+    let keep: (RawRecord) -> Bool
+    init(_ base: DataSource, keep: @escaping (RawRecord) -> Bool) { self.base = base; self.keep = keep }
+    var name: String { base.name }
+    func stream(epoch: Int, seed: UInt64) throws -> RecordStream { Stream(try base.stream(epoch: epoch, seed: seed), keep) }
+
+    final class Stream: RecordStream {
+        let base: RecordStream, keep: (RawRecord) -> Bool
+        init(_ base: RecordStream, _ keep: @escaping (RawRecord) -> Bool) { self.base = base; self.keep = keep }
+        func next() throws -> RawRecord? {
+            while let r = try base.next() { if keep(r) { return r } }
+            return nil
+        }
+    }
+}
+
+/// Pictures of codebook inputs beside their reconstructions.
+enum CodebookPictures {
+    /// Codebook pixels [B, 3, S, S] (mapped to [0.1, 0.9] when `mapped`) and reconstructions in [0, 1] → one
+    /// picture: each input beside its reconstruction, with a caption.
+    static func sideBySide(originals: Tensor, mapped: Bool, reconstructions: Tensor, tokens: IntTensor, captions: [String]) -> RGBImage {
+        var items: [(image: RGBImage, caption: String)] = []
+        for i in 0..<originals.shape[0] {
+            let o = ShapeKernel.slice(originals, axis: 0, start: i, end: i + 1)
+            let r = ShapeKernel.slice(reconstructions, axis: 0, start: i, end: i + 1)
+            items.append((image(o, mapped: mapped), captions[i]))
+            let distinct = Set(tokens.values[(i * tokens.shape[1])..<((i + 1) * tokens.shape[1])]).count
+            items.append((image(r, mapped: false), "reconstruction (\(distinct) distinct codes)"))
+        }
+        return ImageGrid.compose(items, columns: 4, tile: 128, captionLines: 2)
+    }
+
+    /// [1, 3, S, S] → RGB image.
+    static func image(_ t: Tensor, mapped: Bool) -> RGBImage {
+        let (h, w) = (t.shape[2], t.shape[3])
+        var img = RGBImage(width: w, height: h, fill: (0, 0, 0))
+        let p = t.storage.pointer
+        for c in 0..<3 { for y in 0..<h { for x in 0..<w {
+            var v = p[(c * h + y) * w + x]
+            if mapped { v = (v - 0.1) / 0.8 }
+            img.pixels[(y * w + x) * 3 + c] = UInt8(max(0, min(255, (v * 255).rounded())))
+        } } }
+        return img
+    }
+}
+
+enum CodebookReport {
+    /// report.svg: reconstruction loss, KL, usage and the held-out PSNR / codes used over the steps.
+    static func write(metrics: String, to path: String) throws {
+        guard let text = try? String(contentsOfFile: metrics, encoding: .utf8) else { return }
+        let entries = text.split(separator: "\n").compactMap { try? JSONDecoder().decode(CodebookLogEntry.self, from: Data($0.utf8)) }
+        var series: [String: [(Int, Double)]] = [:]
+        for e in entries {
+            series["reconstruction loss", default: []].append((e.step, e.reconstruction))
+            series["KL to uniform", default: []].append((e.step, e.kl))
+            if let m = e.eval {
+                series["eval held-out PSNR (dB)", default: []].append((e.step, m.psnrDB))
+                series["eval codes used", default: []].append((e.step, Double(m.codesUsed)))
+                series["eval code perplexity", default: []].append((e.step, m.perplexity))
+            }
+        }
+        try SVGCharts.write(series, to: path)
+    }
+}
+
+struct CodebookEncode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "encode",
+        abstract: "Turn images into grids of visual tokens; optionally a picture of their reconstructions.",
+        discussion: """
+        Images are resized to the codebook's training side (codebook_training.json; 112 for other codebooks) and \
+        mapped to [0.1, 0.9] as FlavaImageProcessor's codebook pixels are. Tokens are argmax codes, one per 8×8 \
+        pixels, row-major. Output: JSON on standard output, or --output FILE.json / FILE.safetensors (an I64 tensor \
+        "tokens" [N, H/8, W/8] with the image paths in the metadata). --reconstruct needs the decoder that \
+        `flava codebook train` saves beside the encoder.
+        """)
+
+    @Option(help: "Codebook folder (config.json + model.safetensors; a FlavaForPreTraining checkpoint works too).") var codebook: String
+    @Option(parsing: .upToNextOption, help: "Image files.") var image: [String]
+    @Option(help: "Input side in pixels (default: the codebook's training side, else 112).") var imageSize: Int?
+    @Option(help: "Write the tokens to FILE.json or FILE.safetensors instead of standard output.") var output: String?
+    @Option(help: "Write a PNG of each image beside its reconstruction from its tokens.") var reconstruct: String?
+
+    func run() throws {
+        guard !image.isEmpty else { throw ValidationError("give at least one --image") }
+        let cb = try FlavaCheckpoint.loadCodebook(codebook)
+        var side = imageSize ?? 112
+        if imageSize == nil, let d = FileManager.default.contents(atPath: codebook + "/codebook_training.json"),
+           let t = try? JSONDecoder().decode(CodebookTrainingConfig.self, from: d) { side = t.imageSize }
+        guard side >= 8, side % 8 == 0 else { throw ValidationError("--image-size must be a positive multiple of 8, got \(side)") }
+        let proc = FlavaImageProcessor(FlavaImageProcessorConfig(imageSize: 2 * side))
+        let pixels = CodebookImages.stack(try image.map { proc.codebookPixelValues(try RGBImage.load($0)) })
+        var tokenParts = [IntTensor]()
+        for start in stride(from: 0, to: image.count, by: 16) {
+            tokenParts.append(cb.codebookIndices(ShapeKernel.slice(pixels, axis: 0, start: start, end: min(image.count, start + 16))))
+        }
+        let g = side / 8
+        let tokens = IntTensor(shape: [image.count, g, g], tokenParts.flatMap(\.values))
+        if let out = output, out.hasSuffix(".safetensors") {
+            let names = try JSONSerialization.data(withJSONObject: image)
+            try SafeTensors.write([("tokens", .int(tokens))], metadata: ["images": String(decoding: names, as: UTF8.self),
+                                                                         "image_size": "\(side)", "vocab_size": "\(cb.config.vocabSize)"], to: out)
+        } else {
+            let rows: [[String: Any]] = image.enumerated().map { i, path in
+                ["image": path, "tokens": (0..<g).map { r in Array(tokens.values[(i * g + r) * g..<(i * g + r + 1) * g]) }]
+            }
+            let json = try JSONSerialization.data(withJSONObject: ["image_size": side, "vocab_size": cb.config.vocabSize, "images": rows],
+                                                  options: [.sortedKeys])
+            if let out = output {
+                try AtomicFile.write(to: out) { sink in try (json + Data("\n".utf8)).withUnsafeBytes { try sink.write($0) } }
+            } else {
+                print(String(decoding: json, as: UTF8.self))
+            }
+        }
+        if let reconstruct {
+            let decoder = try CodebookTrainer.loadDecoder(codebook)
+            guard decoder.config.vocabSize == cb.config.vocabSize else {
+                throw ValidationError("\(codebook): decoder has \(decoder.config.vocabSize) codes, the encoder \(cb.config.vocabSize)")
+            }
+            let flat = IntTensor(shape: [image.count, g * g], tokens.values)
+            let recon = decoder.decode(tokens: flat, side: g)
+            let picture = CodebookPictures.sideBySide(originals: pixels, mapped: true, reconstructions: recon, tokens: flat,
+                                                      captions: image.map { URL(fileURLWithPath: $0).lastPathComponent })
+            try picture.savePNG(reconstruct)
+            FileHandle.standardError.write("wrote \(reconstruct)\n".data(using: .utf8)!)
+        }
+    }
+}
