@@ -5,7 +5,68 @@ import FlavaKit
 
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "data", abstract: "Filter caption data and preview data sources.", subcommands: [Filter.self, Preview.self])
+        commandName: "data", abstract: "Filter caption data and preview data sources.", subcommands: [Filter.self, Preview.self, Export.self])
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write synthetic-world scenes to disk as an ImageFolder tree plus a captions manifest.",
+            discussion: """
+            OUTPUT/<class>/NNNNN.png with the class chosen by --label (the first object's shape, colour, or \
+            "colour shape"), and OUTPUT/captions.jsonl with one line per caption: {"image", "caption", "label" (the \
+            class's index among the sorted folder names, as ImageFolder numbers them), "label_name"} — ready for `flava eval zero-shot --folder`, `flava eval linear-probe` and `flava eval \
+            retrieval --manifest`. Scenes are a pure function of (seed, split, index): --start and --count pick \
+            disjoint sets.
+            """)
+        @Option(help: "Split: train or held_out.") var split = "held_out"
+        @Option(help: "First scene index.") var start = 0
+        @Option(help: "Number of scenes.") var count = 120
+        @Option(help: "Class of a scene: shape, color or class (\"colour shape\").") var label = "shape"
+        @Option(help: "Image side in pixels.") var imageSize = 64
+        @Option(help: "World seed (default 0, as flava pretrain).") var seed: UInt64 = 0
+        @Option(help: "Output folder.") var output: String
+
+        func validate() throws {
+            guard SyntheticWorld.Split(rawValue: split) != nil else { throw ValidationError("--split must be train or held_out") }
+            guard ["shape", "color", "class"].contains(label) else { throw ValidationError("--label must be shape, color or class") }
+            guard count >= 1, start >= 0 else { throw ValidationError("--count must be positive and --start not negative") }
+            guard imageSize >= 8 else { throw ValidationError("--image-size must be at least 8") }
+        }
+
+        func run() throws {
+            let world = SyntheticWorld(seed: seed, imageSize: imageSize)
+            let sp = SyntheticWorld.Split(rawValue: split)!
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            var rows = [(image: String, caption: String, cls: String)]()
+            var perClass: [String: Int] = [:]
+            let bar = ProgressBar(total: count, label: "export")
+            for i in start..<(start + count) {
+                let s = world.sample(i, split: sp)
+                let first = s.objects[0]
+                let cls: String
+                switch label {
+                case "shape": cls = SyntheticWorld.shapes[first.shape]
+                case "color": cls = SyntheticWorld.colors[first.color]
+                default: cls = SyntheticWorld.classNames[s.label]
+                }
+                let folder = cls.replacingOccurrences(of: " ", with: "_")
+                try FileManager.default.createDirectory(atPath: output + "/" + folder, withIntermediateDirectories: true)
+                let rel = folder + "/" + String(format: "%05d.png", i)
+                try s.image.savePNG(output + "/" + rel)
+                perClass[cls, default: 0] += 1
+                for c in s.captions { rows.append((rel, c, cls)) }
+                bar.update(i - start + 1)
+            }
+            let order = perClass.keys.map { $0.replacingOccurrences(of: " ", with: "_") }.sorted()
+            let lines = try rows.map { r -> String in
+                let obj: [String: Any] = ["image": r.image, "caption": r.caption, "label_name": r.cls,
+                                          "label": order.firstIndex(of: r.cls.replacingOccurrences(of: " ", with: "_"))!]
+                return String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self)
+            }
+            let text = lines.joined(separator: "\n") + "\n"
+            try AtomicFile.write(to: output + "/captions.jsonl") { sink in try Data(text.utf8).withUnsafeBytes { try sink.write($0) } }
+            print("\(output): \(count) \(split) scenes in \(perClass.count) classes (\(perClass.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))), \(lines.count) captions in captions.jsonl")
+        }
+    }
 
     struct Filter: ParsableCommand {
         static let configuration = CommandConfiguration(

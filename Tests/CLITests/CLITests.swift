@@ -152,3 +152,28 @@ private func expectOneLineFailure(_ args: [String], _ needle: String, sourceLoca
     let help = try runFlava(["codebook", "train", "--help"])
     #expect(help.status == 0 && help.out.contains("USAGE"))
 }
+
+@Test func dataExportWritesAnImageFolderAndACaptionsManifest() throws {
+    let dir = TestPaths.temporaryDirectory().path + "/export"
+    let r = try runFlava(["data", "export", "--split", "held_out", "--count", "5", "--label", "shape", "--image-size", "32", "--output", dir])
+    #expect(r.status == 0, "\(r.err)")
+    let folders = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0 != "captions.jsonl" }.sorted()
+    #expect(!folders.isEmpty && folders.allSatisfy { SyntheticWorld.shapes.contains($0) })
+    let lines = try String(contentsOfFile: dir + "/captions.jsonl", encoding: .utf8).split(separator: "\n")
+    #expect(lines.count >= 5)
+    for line in lines {
+        let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+        let image = o["image"] as! String, label = o["label"] as! Int
+        #expect(FileManager.default.fileExists(atPath: dir + "/" + image))
+        #expect(folders[label] == image.split(separator: "/").first.map(String.init))   // ImageFolder numbering
+        #expect(!(o["caption"] as! String).isEmpty)
+    }
+    let img = try RGBImage.load(dir + "/" + ((try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any])["image"] as! String))
+    #expect(img.width == 32)
+    // The records read back as a labelled manifest and as an ImageFolder.
+    var n = 0
+    let stream = try ManifestSource(path: dir + "/captions.jsonl", labelColumn: "label").stream(epoch: 0, seed: 0)
+    while let rec = try stream.next() { #expect(rec.label != nil && rec.text != nil); n += 1 }
+    #expect(n == lines.count)
+    try expectOneLineFailure(["data", "export", "--split", "validation", "--output", dir], "--split")
+}
