@@ -107,10 +107,39 @@ final class ShuffledStream {
     }
 }
 
+
 /// A background loader producing batches of transformed items.
 public final class DataLoader<Item, Batch>: @unchecked Sendable {
     public typealias Transform = (RawRecord, inout SeededGenerator) throws -> Item
     public typealias Collate = ([Item], inout SeededGenerator) -> Batch
+    let producer: DataLoaderProducer<Item, Batch>
+
+    /// Starts loading at `resumeFrom` (default: the beginning).
+    public init(source: DataSource, options: LoaderOptions, resumeFrom: LoaderPosition = LoaderPosition(),
+                transform: @escaping Transform, collate: @escaping Collate) throws {
+        producer = try DataLoaderProducer(source: source, options: options, resumeFrom: resumeFrom, transform: transform, collate: collate)
+    }
+
+    deinit { producer.stop() }
+
+    /// Stops the background thread.
+    public func stop() { producer.stop() }
+
+    /// Skipped samples so far.
+    public var badSamples: BadSampleLog { producer.badSamples }
+
+    /// The position after the last batch handed out (save it to resume from the next one).
+    public var position: LoaderPosition { producer.lock.lock(); defer { producer.lock.unlock() }; return producer.position }
+
+    /// The next batch (blocks while it is being prepared); nil when the configured epochs are done.
+    public func next() throws -> Batch? { try producer.next() }
+}
+
+/// The loader's background state: the producing thread holds this object strongly, so it stays alive while the
+/// thread runs even if the `DataLoader` that owns it is released (which stops it).
+final class DataLoaderProducer<Item, Batch>: @unchecked Sendable {
+    typealias Transform = (RawRecord, inout SeededGenerator) throws -> Item
+    typealias Collate = ([Item], inout SeededGenerator) -> Batch
 
     let stream: ShuffledStream
     let transform: Transform
@@ -121,13 +150,12 @@ public final class DataLoader<Item, Batch>: @unchecked Sendable {
     var failure: Error?
     var finished = false
     var stopped = false
-    var thread: Thread?
     /// The position after the last batch handed out (save it to resume from the next one).
-    public private(set) var position: LoaderPosition
+    private(set) var position: LoaderPosition
     var batchCounter = 0
 
     /// Starts loading at `resumeFrom` (default: the beginning).
-    public init(source: DataSource, options: LoaderOptions, resumeFrom: LoaderPosition = LoaderPosition(),
+    init(source: DataSource, options: LoaderOptions, resumeFrom: LoaderPosition = LoaderPosition(),
                 transform: @escaping Transform, collate: @escaping Collate) throws {
         precondition(options.batchSize >= 1, "batch size must be at least 1")
         self.options = options
@@ -135,22 +163,21 @@ public final class DataLoader<Item, Batch>: @unchecked Sendable {
         self.collate = collate
         stream = try ShuffledStream(source: source, options: options, start: resumeFrom)
         position = resumeFrom
-        let t = Thread { [unowned self] in self.produce() }
+        let t = Thread { self.produce() }
         t.name = "flava-data-loader"
         t.stackSize = 8 << 20
-        thread = t
         t.start()
     }
 
     deinit { stop() }
 
     /// Stops the background thread.
-    public func stop() {
+    func stop() {
         lock.lock(); stopped = true; lock.broadcast(); lock.unlock()
     }
 
     /// Skipped samples so far.
-    public var badSamples: BadSampleLog { lock.lock(); defer { lock.unlock() }; return stream.log }
+    var badSamples: BadSampleLog { lock.lock(); defer { lock.unlock() }; return stream.log }
 
     func produce() {
         while true {
@@ -205,7 +232,7 @@ public final class DataLoader<Item, Batch>: @unchecked Sendable {
     }
 
     /// The next batch (blocks while it is being prepared); nil when the configured epochs are done.
-    public func next() throws -> Batch? {
+    func next() throws -> Batch? {
         lock.lock()
         defer { lock.unlock() }
         while ready.isEmpty && failure == nil && !finished { lock.wait() }

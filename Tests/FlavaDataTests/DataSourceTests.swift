@@ -198,3 +198,18 @@ private func loader(_ source: DataSource, seed: UInt64, batch: Int = 4, resume: 
     #expect(kept.count == 2 && kept[1].contains("two cats sleeping on a sofa"))
     #expect(EnglishDetector.isEnglish("a man riding a horse") && !EnglishDetector.isEnglish("un homme à cheval sur la plage"))
 }
+
+/// Releasing a loader while its thread is still producing stops it without touching freed memory (the thread
+/// used to hold the loader unowned).
+@Test func releasingABusyLoaderIsSafe() throws {
+    let world = SyntheticWorld(seed: 0, imageSize: 32)
+    for round in 0..<20 {
+        var loader: DataLoader<Int, [Int]>? = try DataLoader(
+            source: SyntheticSource(world: world, kind: .images, length: 1_000),
+            options: LoaderOptions(batchSize: 4, shuffleBuffer: 8, seed: UInt64(round)),
+            transform: { r, _ in (try r.image!.load()).width }, collate: { items, _ in items })
+        if round % 2 == 1 { #expect(try loader?.next()?.count == 4) }
+        loader = nil
+        _ = loader
+    }
+}
