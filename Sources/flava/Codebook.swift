@@ -137,9 +137,11 @@ final class CodebookImages {
     let evalCount: Int
     var next = 0
     let description: String
+    let heldOutGiven: Bool
 
     init(images: String?, heldOut: String?, size: Int, seed: UInt64, evalCount: Int, processor: FlavaImageProcessor) throws {
         self.size = size; self.processor = processor; self.evalCount = evalCount
+        heldOutGiven = heldOut != nil
         if let images, !images.hasPrefix("synthetic") {
             let source = try dataSource(spec: images, imageSize: size, seed: seed)
             let proc = processor
@@ -199,7 +201,9 @@ final class CodebookImages {
                 guard let ref = r.image else { throw DataError("\(r.origin): no image") }
                 parts.append(processor.codebookPixelValues(try ref.load()))
             }
-            guard !parts.isEmpty else { throw DataError("\(source.name): no held-out images") }
+            guard !parts.isEmpty else {
+                throw DataError("\(source.name): no held-out images" + (heldOutGiven ? "" : " (1 in 20 records is held out by a hash of its name; give --held-out)"))
+            }
         } else {
             let w = world!
             for i in 0..<evalCount { parts.append(processor.codebookPixelValues(w.sample(i, split: .heldOut).image)) }

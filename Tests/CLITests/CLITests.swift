@@ -177,3 +177,24 @@ private func expectOneLineFailure(_ args: [String], _ needle: String, sourceLoca
     #expect(n == lines.count)
     try expectOneLineFailure(["data", "export", "--split", "validation", "--output", dir], "--split")
 }
+
+@Test func codebookTrainsOnAnImageManifest() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    var lines: [String] = []
+    for i in 0..<12 {
+        var img = RGBImage(width: 40, height: 40, fill: (UInt8(20 * i), 100, UInt8(255 - 20 * i)))
+        for y in 10..<30 { for x in 10..<(10 + i) { img.pixels[(y * 40 + x) * 3] = 255 } }
+        try img.savePNG(dir + "/img\(i).png")
+        lines.append(#"{"image": "img\#(i).png", "caption": "an image"}"#)
+    }
+    try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/images.jsonl", atomically: true, encoding: .utf8)
+    let cfg = #"{"codebook": {"vocab_size": 16, "hidden_size": 4}, "image_size": 32, "batch_size": 4, "kmeans_images": 8, "eval_images": 4}"#
+    try Data(cfg.utf8).write(to: URL(fileURLWithPath: dir + "/cb.json"))
+    let r = try runFlava(["codebook", "train", "--config", dir + "/cb.json", "--images", dir + "/images.jsonl",
+                          "--held-out", dir + "/images.jsonl", "--steps", "3", "--output", dir + "/cb", "--summary", dir + "/s.json"])
+    #expect(r.status == 0, "\(r.err)")
+    #expect(r.out.contains("images from manifest"))
+    let s = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/s.json"))) as! [String: Any]
+    #expect((s["held_out_images"] as? Int) == 4)
+    #expect(try FlavaCheckpoint.loadCodebook(dir + "/cb").config.vocabSize == 16)
+}
