@@ -263,8 +263,7 @@ enum CodebookPictures {
 enum CodebookReport {
     /// report.svg: reconstruction loss, KL, usage and the held-out PSNR / codes used over the steps.
     static func write(metrics: String, to path: String) throws {
-        guard let text = try? String(contentsOfFile: metrics, encoding: .utf8) else { return }
-        let entries = text.split(separator: "\n").compactMap { try? JSONDecoder().decode(CodebookLogEntry.self, from: Data($0.utf8)) }
+        guard let entries = SVGCharts.entries(CodebookLogEntry.self, in: metrics) else { return }
         var series: [String: [(Int, Double)]] = [:]
         for e in entries {
             series["reconstruction loss", default: []].append((e.step, e.reconstruction))

@@ -237,8 +237,7 @@ extension FileHandle {
 /// The end-of-run picture: each objective's loss curve and the evaluation curve, as SVG.
 enum PretrainReport {
     static func write(metrics: String, to path: String) throws {
-        guard let text = try? String(contentsOfFile: metrics, encoding: .utf8) else { return }
-        let entries = text.split(separator: "\n").compactMap { try? JSONDecoder().decode(PretrainingLogEntry.self, from: Data($0.utf8)) }
+        guard let entries = SVGCharts.entries(PretrainingLogEntry.self, in: metrics) else { return }
         var series: [String: [(Int, Double)]] = [:]
         for e in entries {
             for (k, v) in e.losses where v.isFinite { series[k, default: []].append((e.step, v)) }

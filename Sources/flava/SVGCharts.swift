@@ -2,6 +2,13 @@
 import Foundation
 
 enum SVGCharts {
+    /// The entries of a JSON-lines log that decode as `T` (nil when the file cannot be read).
+    static func entries<T: Decodable>(_ type: T.Type, in path: String) -> [T]? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        let decoder = JSONDecoder()
+        return text.split(separator: "\n").compactMap { try? decoder.decode(T.self, from: Data($0.utf8)) }
+    }
+
     /// One panel per series, three per row; series whose name starts with "eval" are drawn as measured, the
     /// others smoothed with a running mean of 20 steps for readability.
     static func write(_ series: [String: [(Int, Double)]], to path: String) throws {
