@@ -182,17 +182,15 @@ public final class CodebookTrainer {
         precondition(n >= v, "k-means needs at least \(v) feature vectors, got \(n)")
         var g = SeededGenerator(seed: config.seed &+ 1234)
         let x = feats.storage.pointer
-        var norms = [Float](repeating: 0, count: n)
-        for i in 0..<n { var t: Float = 0; for j in 0..<c { t += x[i * c + j] * x[i * c + j] }; norms[i] = t }
-        // k-means++-lite: random distinct rows as the starting centres.
+        // Random distinct rows as the starting centres.
         var order = Array(0..<n); for i in 0..<v { order.swapAt(i, i + Int(g.next() % UInt64(n - i))) }
         var centres = [Float](repeating: 0, count: v * c)
         for k in 0..<v { for j in 0..<c { centres[k * c + j] = x[order[k] * c + j] } }
         var assign = [Int](repeating: 0, count: n), gap = [Float](repeating: 0, count: n)
+        var cn = [Float](repeating: 0, count: v)                                            // ‖e_k‖²
         for it in 0...iterations {
             let ct = Tensor(shape: [v, c], centres)
             let dots = LinearKernel.matmul(feats, ct, transB: true)                         // [N, V]
-            var cn = [Float](repeating: 0, count: v)
             for k in 0..<v { var t: Float = 0; for j in 0..<c { t += centres[k * c + j] * centres[k * c + j] }; cn[k] = t }
             let d = dots.storage.pointer
             for i in 0..<n {
@@ -203,7 +201,7 @@ public final class CodebookTrainer {
                 }
                 assign[i] = arg; gap[i] = second - best
             }
-            if it == iterations { break }
+            if it == iterations { break }                                                   // centres and cn stay paired
             var sums = [Float](repeating: 0, count: v * c), counts = [Int](repeating: 0, count: v)
             for i in 0..<n { counts[assign[i]] += 1; for j in 0..<c { sums[assign[i] * c + j] += x[i * c + j] } }
             for k in 0..<v {
@@ -216,8 +214,7 @@ public final class CodebookTrainer {
         let s = Float(config.initialMargin) / max(median, 1e-6)
         let w = encoder.output.weight, b = encoder.output.bias!                             // [V, C, 1, 1], [V]
         w.value = Tensor(shape: w.shape, centres.map { 2 * s * $0 })
-        b.value = Tensor(shape: b.shape, (0..<v).map { k in
-            var t: Float = 0; for j in 0..<c { t += centres[k * c + j] * centres[k * c + j] }; return -s * t })
+        b.value = Tensor(shape: b.shape, cn.map { -s * $0 })
     }
 
     /// Splits busy codes into dead ones (see `restartEvery`).
