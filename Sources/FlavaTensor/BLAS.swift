@@ -1,5 +1,6 @@
 // Every matrix product goes through OpenBLAS's cblas_sgemm; this file is the only door to it.
 import CBLAS
+import Foundation
 
 /// Matrix products over raw row-major buffers (`cblas_sgemm`).
 public enum BLAS {
@@ -27,12 +28,27 @@ public enum BLAS {
     }
 
     /// Runs `body` with OpenBLAS limited to one thread, for many small products issued from our own threads.
-    @inlinable
+    /// Safe when several threads do this at once (a server handling requests in parallel, the test runner): the
+    /// first to enter saves the thread count and the last to leave restores it, so no caller's products run
+    /// multi-threaded from inside another caller's parallel region.
     public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
-        let saved = openblas_get_num_threads()
-        if saved == 1 { return try body() }
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(saved) }
+        singleThreadedLock.lock()
+        if singleThreadedDepth == 0 {
+            singleThreadedSaved = openblas_get_num_threads()
+            if singleThreadedSaved != 1 { openblas_set_num_threads(1) }
+        }
+        singleThreadedDepth += 1
+        singleThreadedLock.unlock()
+        defer {
+            singleThreadedLock.lock()
+            singleThreadedDepth -= 1
+            if singleThreadedDepth == 0 && singleThreadedSaved != 1 { openblas_set_num_threads(singleThreadedSaved) }
+            singleThreadedLock.unlock()
+        }
         return try body()
     }
+
+    private static let singleThreadedLock = NSLock()
+    nonisolated(unsafe) private static var singleThreadedDepth = 0
+    nonisolated(unsafe) private static var singleThreadedSaved: Int32 = 1
 }
