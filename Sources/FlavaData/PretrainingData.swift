@@ -108,9 +108,9 @@ public struct PretrainingBatcher: Sendable {
         }
         var batch = PretrainingBatch(labels: items.map(\.label), count: b)
         if let first = items.first, first.pixels != nil {
-            let s = config.imageSize, c = config.codebookSize, n = config.gridSide * config.gridSide
-            batch.pixelValues = ShapeKernel.concat(items.map { $0.pixels!.reshaped([1, 3, s, s]) }, axis: 0)
-            batch.codebookPixelValues = ShapeKernel.concat(items.map { $0.codebookPixels!.reshaped([1, 3, c, c]) }, axis: 0)
+            let n = config.gridSide * config.gridSide
+            batch.pixelValues = ShapeKernel.stack(items.map { $0.pixels! })
+            batch.codebookPixelValues = ShapeKernel.stack(items.map { $0.codebookPixels! })
             var mask = items.flatMap { $0.patchMask! }
             if !mask.contains(1) { mask[Int(g.next() % UInt64(n))] = 1 }
             batch.boolMaskedPos = IntTensor(shape: [b, n], mask)

@@ -57,9 +57,7 @@ public final class FlavaEmbedder {
 
     /// pixel_values [N, 3, S, S] for decoded images.
     public func pixelValues(_ images: [RGBImage]) -> Tensor {
-        let ts = images.map { processor.pixelValues($0) }
-        let s = processor.config.cropSize
-        return ShapeKernel.concat(ts.map { $0.reshaped([1, 3, s, s]) }, axis: 0)
+        ShapeKernel.stack(images.map { processor.pixelValues($0) })
     }
 
     /// Rows [start, end) of a [N, ...] integer tensor.

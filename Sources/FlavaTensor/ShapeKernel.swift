@@ -39,6 +39,11 @@ public enum ShapeKernel {
         return out
     }
 
+    /// Stacks equally shaped tensors along a new first axis: [S…] × n → [n, S…].
+    public static func stack(_ xs: [Tensor]) -> Tensor {
+        concat(xs.map { $0.reshaped([1] + $0.shape) }, axis: 0)
+    }
+
     /// Concatenates along `axis`; all other sizes must agree.
     public static func concat(_ xs: [Tensor], axis: Int) -> Tensor {
         precondition(!xs.isEmpty, "concat of no tensors")

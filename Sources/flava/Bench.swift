@@ -69,8 +69,7 @@ struct Bench: ParsableCommand {
             let json: [String: Any] = ["what": what, "batch_size": batchSize, "iterations": iterations, "tokens": tokens,
                                        "items_per_second": ips, "median_seconds_per_batch": median, "peak_rss_bytes": rss,
                                        "parameters": flava.parameterCount, "blas_core": BLASRuntime.coreName]
-            let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
-            try AtomicFile.write(to: summary) { sink in try data.withUnsafeBytes { try sink.write($0) } }
+            try writeSummary(json, to: summary)
         }
     }
 }

@@ -107,8 +107,7 @@ struct CodebookTrain: ParsableCommand {
             let out: [String: Any] = ["psnr_db": last.psnrDB, "codes_used": last.codesUsed, "vocab_size": last.vocabSize,
                                       "perplexity": last.perplexity, "steps": cfg.steps, "seconds": seconds, "codebook": output,
                                       "held_out_images": held.shape[0], "image_size": s]
-            let json = try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
-            try AtomicFile.write(to: summary) { sink in try json.withUnsafeBytes { try sink.write($0) } }
+            try writeSummary(out, to: summary)
         }
     }
 }
@@ -152,7 +151,7 @@ final class CodebookImages {
             loader = try DataLoader(source: train, options: options, transform: { record, _ in
                 guard let ref = record.image else { throw DataError("\(record.origin): no image") }
                 return proc.codebookPixelValues(try ref.load())
-            }, collate: { items, _ in ShapeKernel.concat(items.map { $0.reshaped([1] + $0.shape) }, axis: 0) })
+            }, collate: { items, _ in ShapeKernel.stack(items) })
             world = nil
             trainingSource = train
             heldOutSource = try heldOut.map { try dataSource(spec: $0, imageSize: size, seed: seed) }
@@ -179,7 +178,7 @@ final class CodebookImages {
         if let world {
             let parts = (0..<n).map { i in processor.codebookPixelValues(world.unpairedImage(next + i)) }
             next += n
-            return CodebookImages.stack(parts)
+            return ShapeKernel.stack(parts)
         }
         var have = pending.map { [$0] } ?? [], count = pending?.shape[0] ?? 0
         while count < n {
@@ -191,7 +190,6 @@ final class CodebookImages {
         return ShapeKernel.slice(all, axis: 0, start: 0, end: n)
     }
 
-    static func stack(_ parts: [Tensor]) -> Tensor { ShapeKernel.concat(parts.map { $0.reshaped([1] + $0.shape) }, axis: 0) }
 
     func heldOutPixels() throws -> Tensor {
         var parts = [Tensor]()
@@ -208,7 +206,7 @@ final class CodebookImages {
             let w = world!
             for i in 0..<evalCount { parts.append(processor.codebookPixelValues(w.sample(i, split: .heldOut).image)) }
         }
-        return CodebookImages.stack(parts)
+        return ShapeKernel.stack(parts)
     }
 }
 
@@ -304,7 +302,7 @@ struct CodebookEncode: ParsableCommand {
            let t = try? JSONDecoder().decode(CodebookTrainingConfig.self, from: d) { side = t.imageSize }
         guard side >= 8, side % 8 == 0 else { throw ValidationError("--image-size must be a positive multiple of 8, got \(side)") }
         let proc = FlavaImageProcessor(FlavaImageProcessorConfig(imageSize: 2 * side))
-        let pixels = CodebookImages.stack(try image.map { proc.codebookPixelValues(try RGBImage.load($0)) })
+        let pixels = ShapeKernel.stack(try image.map { proc.codebookPixelValues(try RGBImage.load($0)) })
         var tokenParts = [IntTensor]()
         for start in stride(from: 0, to: image.count, by: 16) {
             tokenParts.append(cb.codebookIndices(ShapeKernel.slice(pixels, axis: 0, start: start, end: min(image.count, start + 16))))

@@ -33,7 +33,8 @@ func loadTemplates(_ spec: String) throws -> [String] {
     return t
 }
 
-func writeSummary(_ dict: [String: Double], to path: String?) throws {
+/// Writes a command's --summary JSON (sorted keys, atomically); nothing when no path was given.
+func writeSummary(_ dict: [String: Any], to path: String?) throws {
     guard let path else { return }
     let data = try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
     try AtomicFile.write(to: path) { sink in try data.withUnsafeBytes { try sink.write($0) } }

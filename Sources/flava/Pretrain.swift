@@ -121,9 +121,7 @@ struct Pretrain: ParsableCommand {
                 let ct = CodebookTrainer(config: cc)
                 let proc = cfg.data.processor
                 func images(_ range: Range<Int>) -> Tensor {
-                    ShapeKernel.concat(range.map {
-                        proc.codebookPixelValues(world.unpairedImage($0)).reshaped([1, 3, cfg.data.codebookSize, cfg.data.codebookSize])
-                    }, axis: 0)
+                    ShapeKernel.stack(range.map { proc.codebookPixelValues(world.unpairedImage($0)) })
                 }
                 // k-means start on images the training steps below do not use.
                 ct.initializeCodes(from: images(1_000_000..<(1_000_000 + cc.kmeansImages)))
@@ -218,8 +216,7 @@ struct Pretrain: ParsableCommand {
         if let summary {
             var s: [String: Any] = lastEval.mapValues { $0 as Any }
             s["steps"] = trainer.step; s["seconds"] = seconds; s["checkpoint"] = bestPath ?? output + "/best"
-            let data = try JSONSerialization.data(withJSONObject: s, options: [.prettyPrinted, .sortedKeys])
-            try AtomicFile.write(to: summary) { sink in try data.withUnsafeBytes { try sink.write($0) } }
+            try writeSummary(s, to: summary)
         }
     }
 }

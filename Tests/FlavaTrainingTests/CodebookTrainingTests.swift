@@ -17,9 +17,9 @@ private func smallConfig(steps: Int) -> CodebookTrainingConfig {
 
 private func worldPixels(_ world: SyntheticWorld, _ range: Range<Int>, heldOut: Bool = false) -> Tensor {
     let proc = FlavaImageProcessor(FlavaImageProcessorConfig(imageSize: 2 * world.imageSize))
-    return ShapeKernel.concat(range.map { i in
-        proc.codebookPixelValues(heldOut ? world.sample(i, split: .heldOut).image : world.unpairedImage(i)).reshaped([1, 3, world.imageSize, world.imageSize])
-    }, axis: 0)
+    return ShapeKernel.stack(range.map { i in
+        proc.codebookPixelValues(heldOut ? world.sample(i, split: .heldOut).image : world.unpairedImage(i))
+    })
 }
 
 @Test func codebookLossFallsWithAFixedSeed() throws {
