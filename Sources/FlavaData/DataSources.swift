@@ -424,6 +424,24 @@ public struct SyntheticSource: DataSource {
     }
 }
 
+/// A source restricted to the records `keep` accepts.
+public final class FilteredSource: DataSource, @unchecked Sendable {
+    let base: DataSource
+    let keep: (RawRecord) -> Bool
+    public init(_ base: DataSource, keep: @escaping (RawRecord) -> Bool) { self.base = base; self.keep = keep }
+    public var name: String { base.name }
+    public func stream(epoch: Int, seed: UInt64) throws -> RecordStream { Stream(try base.stream(epoch: epoch, seed: seed), keep) }
+
+    final class Stream: RecordStream {
+        let base: RecordStream, keep: (RawRecord) -> Bool
+        init(_ base: RecordStream, _ keep: @escaping (RawRecord) -> Bool) { self.base = base; self.keep = keep }
+        func next() throws -> RawRecord? {
+            while let r = try base.next() { if keep(r) { return r } }
+            return nil
+        }
+    }
+}
+
 /// Parses a source spec: `synthetic[:pairs|images|text][:train|held_out]`, a manifest path (.jsonl/.csv/.tsv),
 /// a shard pattern (…tar), `coco:ANNOTATIONS.json:IMAGE_ROOT`, `folder:ROOT`, or `text:FILE[,FILE…]`.
 public func dataSource(spec: String, imageSize: Int = 64, seed: UInt64 = 0) throws -> DataSource {

@@ -210,24 +210,6 @@ final class CodebookImages {
     }
 }
 
-/// A source restricted to the records `keep` accepts.
-final class FilteredSource: DataSource, @unchecked Sendable {
-    let base: DataSource
-    let keep: (RawRecord) -> Bool
-    init(_ base: DataSource, keep: @escaping (RawRecord) -> Bool) { self.base = base; self.keep = keep }
-    var name: String { base.name }
-    func stream(epoch: Int, seed: UInt64) throws -> RecordStream { Stream(try base.stream(epoch: epoch, seed: seed), keep) }
-
-    final class Stream: RecordStream {
-        let base: RecordStream, keep: (RawRecord) -> Bool
-        init(_ base: RecordStream, _ keep: @escaping (RawRecord) -> Bool) { self.base = base; self.keep = keep }
-        func next() throws -> RawRecord? {
-            while let r = try base.next() { if keep(r) { return r } }
-            return nil
-        }
-    }
-}
-
 /// Pictures of codebook inputs beside their reconstructions.
 enum CodebookPictures {
     /// Codebook pixels [B, 3, S, S] (mapped to [0.1, 0.9] when `mapped`) and reconstructions in [0, 1] → one
