@@ -56,5 +56,5 @@ let package = Package(
         .testTarget(name: "FlavaEvalTests", dependencies: ["FlavaEval", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 // Reverse-mode autograd: a Variable holds a value, an optional gradient, and the node that produced it.
 // Each op (Ops/*.swift) computes its forward with a FlavaTensor kernel and records its backward right there.
+import Synchronization
 import FlavaTensor
 import Dispatch
 
@@ -119,18 +120,25 @@ public final class Variable: CustomStringConvertible {
 }
 
 /// Time spent in each op's backward, by op name (enable, run backward passes, read `report()`).
+/// Safe to use from several threads: the switch is atomic and the totals are behind a mutex.
 public enum BackwardProfiler {
-    nonisolated(unsafe) public static var isEnabled = false
-    nonisolated(unsafe) private static var totals: [String: (ns: UInt64, calls: Int)] = [:]
+    public static var isEnabled: Bool {
+        get { enabled.load(ordering: .relaxed) }
+        set { enabled.store(newValue, ordering: .relaxed) }
+    }
+    private static let enabled = Atomic<Bool>(false)
+    private static let totals = Mutex<[String: (ns: UInt64, calls: Int)]>([:])
 
     static func add(_ name: String, _ ns: UInt64) {
-        totals[name, default: (0, 0)].ns += ns
-        totals[name, default: (0, 0)].calls += 1
+        totals.withLock { t in
+            t[name, default: (0, 0)].ns += ns
+            t[name, default: (0, 0)].calls += 1
+        }
     }
 
     /// (op, milliseconds, calls), slowest first; resets the totals.
     public static func report() -> [(op: String, ms: Double, calls: Int)] {
-        defer { totals = [:] }
-        return totals.map { ($0.key, Double($0.value.ns) / 1e6, $0.value.calls) }.sorted { $0.ms > $1.ms }
+        let taken = totals.withLock { t in defer { t = [:] }; return t }
+        return taken.map { ($0.key, Double($0.value.ns) / 1e6, $0.value.calls) }.sorted { $0.ms > $1.ms }
     }
 }

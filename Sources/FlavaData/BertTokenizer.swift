@@ -4,6 +4,7 @@
 // 100-character rule. Special tokens, sentence pairs with token types, truncation, padding, attention masks,
 // decoding.
 import Foundation
+import FlavaTensor
 
 /// A tokenizer input or vocabulary that cannot be used, in one line.
 public struct TokenizerError: Error, CustomStringConvertible {
@@ -22,8 +23,8 @@ public struct Encoding: Sendable, Equatable {
     public var wordIds: [Int?]
 }
 
-/// BertTokenizer.
-public final class BertTokenizer: @unchecked Sendable {
+/// BertTokenizer. Immutable after `init`, so one instance may serve many threads and tasks at once.
+public final class BertTokenizer: Sendable {
     public let vocab: [String: Int]
     public let idToToken: [String]
     public let doLowerCase: Bool
@@ -182,7 +183,8 @@ public final class BertTokenizer: @unchecked Sendable {
             var slots = [Encoding?](repeating: nil, count: texts.count)
             slots.withUnsafeMutableBufferPointer { out in
                 let base = out.baseAddress!
-                DispatchQueue.concurrentPerform(iterations: threads) { w in
+                // Each worker writes only the slots i ≡ w (mod threads).
+                Parallel.concurrentPerform(iterations: threads) { w in
                     for i in stride(from: w, to: texts.count, by: threads) {
                         (base + i).pointee = encode(texts[i], maxLength: maxLength, padToMaxLength: padToMaxLength)
                     }

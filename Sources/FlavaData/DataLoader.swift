@@ -108,9 +108,11 @@ final class ShuffledStream {
 }
 
 
-/// A background loader producing batches of transformed items.
+/// A background loader producing batches of transformed items. `Transform` runs on several threads at once
+/// (hence `@Sendable`); `Collate` runs on the loader's thread only.
+/// Sendable: the loader's only state is its producer, whose mutable fields are all guarded by its lock.
 public final class DataLoader<Item, Batch>: @unchecked Sendable {
-    public typealias Transform = (RawRecord, inout SeededGenerator) throws -> Item
+    public typealias Transform = @Sendable (RawRecord, inout SeededGenerator) throws -> Item
     public typealias Collate = ([Item], inout SeededGenerator) -> Batch
     let producer: DataLoaderProducer<Item, Batch>
 
@@ -137,8 +139,10 @@ public final class DataLoader<Item, Batch>: @unchecked Sendable {
 
 /// The loader's background state: the producing thread holds this object strongly, so it stays alive while the
 /// thread runs even if the `DataLoader` that owns it is released (which stops it).
+/// Sendable: `ready`, `failure`, `finished`, `stopped` and `position` are read and written under `lock`; the
+/// stream, `batchCounter` and the closures are touched only by the producing thread after `init` returns.
 final class DataLoaderProducer<Item, Batch>: @unchecked Sendable {
-    typealias Transform = (RawRecord, inout SeededGenerator) throws -> Item
+    typealias Transform = @Sendable (RawRecord, inout SeededGenerator) throws -> Item
     typealias Collate = ([Item], inout SeededGenerator) -> Batch
 
     let stream: ShuffledStream
@@ -200,8 +204,9 @@ final class DataLoaderProducer<Item, Batch>: @unchecked Sendable {
         var items: [Item] = []
         while items.count < options.batchSize {
             // Pull a batch worth of records, transform them in parallel, keep the good ones in order.
-            var records: [(RawRecord, Int)] = []
-            while records.count < options.batchSize - items.count, let r = try stream.nextRecord() { records.append(r) }
+            var pulled: [(RawRecord, Int)] = []
+            while pulled.count < options.batchSize - items.count, let r = try stream.nextRecord() { pulled.append(r) }
+            let records = pulled
             if records.isEmpty { break }
             var results = [Result<Item, Error>?](repeating: nil, count: records.count)
             let seed = options.seed
@@ -209,7 +214,8 @@ final class DataLoaderProducer<Item, Batch>: @unchecked Sendable {
             results.withUnsafeMutableBufferPointer { out in
                 let base = out.baseAddress!
                 let workers = max(1, min(options.workers, records.count))
-                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                // Each worker writes only the slots i ≡ w (mod workers).
+                Parallel.concurrentPerform(iterations: workers) { w in
                     for i in stride(from: w, to: records.count, by: workers) {
                         var g = SeededGenerator(seed: seed ^ (UInt64(truncatingIfNeeded: records[i].1) &* 0xD6E8_FEB8_6659_FD93))
                         (base + i).pointee = Result { try transform(records[i].0, &g) }

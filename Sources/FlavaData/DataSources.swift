@@ -425,10 +425,10 @@ public struct SyntheticSource: DataSource {
 }
 
 /// A source restricted to the records `keep` accepts.
-public final class FilteredSource: DataSource, @unchecked Sendable {
+public final class FilteredSource: DataSource {
     let base: DataSource
-    let keep: (RawRecord) -> Bool
-    public init(_ base: DataSource, keep: @escaping (RawRecord) -> Bool) { self.base = base; self.keep = keep }
+    let keep: @Sendable (RawRecord) -> Bool
+    public init(_ base: DataSource, keep: @escaping @Sendable (RawRecord) -> Bool) { self.base = base; self.keep = keep }
     public var name: String { base.name }
     public func stream(epoch: Int, seed: UInt64) throws -> RecordStream { Stream(try base.stream(epoch: epoch, seed: seed), keep) }
 

@@ -1,4 +1,5 @@
 // 8-bit RGB images: decoding JPEG/PNG files as PIL's Image.open(path).convert("RGB") does, and writing PNG.
+import Synchronization
 import Foundation
 import CImageCodecs
 
@@ -27,8 +28,13 @@ public struct RGBImage: Sendable, Equatable {
         pixels = p
     }
 
-    /// The pixel limit against decompression bombs (PIL's MAX_IMAGE_PIXELS, 89,478,485).
-    nonisolated(unsafe) public static var maximumPixels = 89_478_485
+    /// The pixel limit against decompression bombs (PIL's MAX_IMAGE_PIXELS, 89,478,485); atomic, so any
+    /// thread may read or change it.
+    public static var maximumPixels: Int {
+        get { maximumPixelsStorage.load(ordering: .relaxed) }
+        set { maximumPixelsStorage.store(newValue, ordering: .relaxed) }
+    }
+    private static let maximumPixelsStorage = Atomic<Int>(89_478_485)
 
     /// Decodes a JPEG or PNG file.
     public static func load(_ path: String) throws -> RGBImage {

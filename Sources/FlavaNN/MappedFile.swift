@@ -3,6 +3,7 @@
 import Foundation
 
 /// A file mapped into memory; unmapped when the last tensor borrowing it is released.
+/// Sendable (unchecked: a raw pointer): every field is set once in `init`, and the mapping is only read.
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let base: UnsafeMutableRawPointer

@@ -5,7 +5,7 @@
 /// Multi-head attention kernels: softmax(q·kᵀ·scale + mask)·v per (batch, head), forward and backward.
 public enum AttentionKernel {
     /// What the backward pass needs: the attention probabilities [B, heads, Tq, Tk].
-    public struct Saved: @unchecked Sendable { public let probs: Tensor }
+    public struct Saved: Sendable { public let probs: Tensor }
 
     /// q [B, Tq, H], k and v [B, Tk, H]; `mask` additive, [B, Tk] (broadcast over heads and queries) or nil.
     /// Returns the context [B, Tq, H].

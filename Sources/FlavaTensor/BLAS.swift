@@ -1,4 +1,5 @@
 // Every matrix product goes through OpenBLAS's cblas_sgemm; this file is the only door to it.
+import Synchronization
 import CBLAS
 import Foundation
 
@@ -32,23 +33,22 @@ public enum BLAS {
     /// first to enter saves the thread count and the last to leave restores it, so no caller's products run
     /// multi-threaded from inside another caller's parallel region.
     public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
-        singleThreadedLock.lock()
-        if singleThreadedDepth == 0 {
-            singleThreadedSaved = openblas_get_num_threads()
-            if singleThreadedSaved != 1 { openblas_set_num_threads(1) }
+        singleThreadedState.withLock { s in
+            if s.depth == 0 {
+                s.saved = openblas_get_num_threads()
+                if s.saved != 1 { openblas_set_num_threads(1) }
+            }
+            s.depth += 1
         }
-        singleThreadedDepth += 1
-        singleThreadedLock.unlock()
         defer {
-            singleThreadedLock.lock()
-            singleThreadedDepth -= 1
-            if singleThreadedDepth == 0 && singleThreadedSaved != 1 { openblas_set_num_threads(singleThreadedSaved) }
-            singleThreadedLock.unlock()
+            singleThreadedState.withLock { s in
+                s.depth -= 1
+                if s.depth == 0 && s.saved != 1 { openblas_set_num_threads(s.saved) }
+            }
         }
         return try body()
     }
 
-    private static let singleThreadedLock = NSLock()
-    nonisolated(unsafe) private static var singleThreadedDepth = 0
-    nonisolated(unsafe) private static var singleThreadedSaved: Int32 = 1
+    /// How many callers are inside `singleThreaded`, and the thread count the first of them found.
+    private static let singleThreadedState = Mutex<(depth: Int, saved: Int32)>((0, 1))
 }

@@ -3,7 +3,7 @@
 /// Layer normalization kernels over rows of length `dim`.
 public enum LayerNormKernel {
     /// What the backward pass needs from the forward: the per-row mean and 1/σ.
-    public struct Saved: @unchecked Sendable { public let mean: Tensor, rstd: Tensor }
+    public struct Saved: Sendable { public let mean: Tensor, rstd: Tensor }
 
     /// y = (x − μ)/√(σ² + eps)·w + b per row; σ² is the biased variance, as PyTorch.
     public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> (Tensor, Saved) {

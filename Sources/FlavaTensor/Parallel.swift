@@ -2,11 +2,17 @@
 // inside a BLAS call, and BLAS is never called from inside them unless told to run single-threaded.
 import Foundation
 import Dispatch
+import Synchronization
 
 /// Work-splitting helpers for elementwise and row kernels.
 public enum Parallel {
-    /// Number of worker threads used by kernels (defaults to the active processor count).
-    nonisolated(unsafe) public static var threadCount: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Number of worker threads used by kernels (defaults to the active processor count). Any thread may read
+    /// or set it; the value is atomic.
+    public static var threadCount: Int {
+        get { threadCountStorage.load(ordering: .relaxed) }
+        set { threadCountStorage.store(max(1, newValue), ordering: .relaxed) }
+    }
+    @usableFromInline static let threadCountStorage = Atomic<Int>(max(1, ProcessInfo.processInfo.activeProcessorCount))
 
     /// Below this much work (elements touched), a kernel runs on the calling thread: waking a thread costs more.
     public static let minimumWorkPerThread = 32_768
@@ -18,11 +24,28 @@ public enum Parallel {
         let work = count &* max(costPerItem, 1)
         let chunks = min(threadCount, max(1, work / minimumWorkPerThread), count)
         if chunks <= 1 { body(0..<count); return }
-        withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                let lo = count * c / chunks, hi = count * (c + 1) / chunks
-                if lo < hi { body(lo..<hi) }
-            }
+        concurrentPerform(iterations: chunks) { c in
+            let lo = count * c / chunks, hi = count * (c + 1) / chunks
+            if lo < hi { body(lo..<hi) }
         }
     }
+
+    /// `DispatchQueue.concurrentPerform` for a closure that is not `@Sendable` (kernels capture raw pointers
+    /// and tensors). Sound because concurrentPerform returns only after every iteration has finished, so the
+    /// closure never outlives this call, and every caller gives each iteration disjoint output memory (a
+    /// range, a row, an image) and only reads what the others read.
+    @inlinable
+    public static func concurrentPerform(iterations: Int, _ body: (Int) -> Void) {
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: iterations) { i in shared.value(i) }
+        }
+    }
+}
+
+/// A value handed across threads without the compiler's check, for the cases where the check cannot see
+/// the invariant that makes it safe. Every use says beside it why the value is not raced on.
+public struct UncheckedSendable<Value>: @unchecked Sendable {
+    public let value: Value
+    @inlinable public init(_ value: Value) { self.value = value }
 }

@@ -4,7 +4,9 @@
 ///
 /// Copies share storage until one of them is written (`withMutableBuffer`), which then copies. Kernels read
 /// through `withBuffer` and write fresh outputs, so no hidden aliasing reaches the math.
-public struct Tensor: @unchecked Sendable, CustomStringConvertible {
+/// Sendable: its stored parts are a shape array and a `TensorStorage`; a thread that writes goes through
+/// copy-on-write (`withMutableBuffer`), which copies whenever the storage is shared.
+public struct Tensor: Sendable, CustomStringConvertible {
     /// Sizes of each dimension; `[]` is a scalar.
     public private(set) var shape: [Int]
     /// The underlying buffer (may be shared with other tensors).

@@ -3,6 +3,9 @@
 import Foundation
 
 /// A contiguous buffer of `Float` shared by tensors until one of them writes (copy-on-write in `Tensor`).
+/// Sendable (unchecked: it holds a raw pointer): its fields never change after `init`; its contents are
+/// written only by the code that allocated it before handing it out, or through `Tensor`'s copy-on-write,
+/// which writes in place only when this storage is uniquely referenced.
 public final class TensorStorage: @unchecked Sendable {
     /// First element.
     public let pointer: UnsafeMutablePointer<Float>
@@ -41,13 +44,18 @@ public final class TensorStorage: @unchecked Sendable {
 /// step; handing back a recently freed buffer of the same size avoids returning memory to the OS and taking
 /// page faults on it again (each fresh 5 MB activation costs ~1,200 faults). Small buffers go straight to
 /// malloc. The cache holds at most `limitBytes`; anything beyond is freed at once.
+/// Sendable (unchecked: raw pointers and a C mutex): every mutable field is read and written under `lock`.
 public final class BufferPool: @unchecked Sendable {
     public static let shared = BufferPool()
 
     /// Buffers below this size are not cached.
     public let minimumBytes = 64 * 1024
     /// Most bytes kept in the cache.
-    public var limitBytes = 1 << 30
+    public var limitBytes: Int {
+        get { pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }; return limit }
+        set { pthread_mutex_lock(lock); limit = max(0, newValue); pthread_mutex_unlock(lock) }
+    }
+    private var limit = 1 << 30
 
     private var free: [Int: [UnsafeMutableRawPointer]] = [:]
     private var cachedBytes = 0
@@ -78,7 +86,7 @@ public final class BufferPool: @unchecked Sendable {
     public func release(_ p: UnsafeMutableRawPointer, byteCount: Int) {
         if byteCount >= minimumBytes {
             pthread_mutex_lock(lock)
-            if cachedBytes + byteCount <= limitBytes {
+            if cachedBytes + byteCount <= limit {
                 free[byteCount, default: []].append(p)
                 cachedBytes += byteCount
                 pthread_mutex_unlock(lock)

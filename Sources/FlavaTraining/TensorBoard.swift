@@ -13,7 +13,7 @@ public final class TensorBoardWriter {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let host = ProcessInfo.processInfo.hostName.replacingOccurrences(of: "/", with: "_")
         path = directory + "/events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(host)"
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         guard let h = FileHandle(forWritingAtPath: path) else { throw CocoaError(.fileWriteNoPermission) }
         handle = h
         var event = Data()

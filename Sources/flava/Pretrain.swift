@@ -224,7 +224,7 @@ struct Pretrain: ParsableCommand {
 extension FileHandle {
     /// Opens (creating if needed) a file for appending.
     static func appending(_ path: String) throws -> FileHandle {
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         guard let h = FileHandle(forWritingAtPath: path) else { throw DataError("\(path): cannot open for writing") }
         h.seekToEndOfFile()
         return h

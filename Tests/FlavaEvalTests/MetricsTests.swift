@@ -5,10 +5,11 @@ import Foundation
 import FlavaKit
 import TestSupport
 
-private let cases: [String: [String: Any]] = {
+/// The parsed cases, read fresh by each test (Foundation's JSON objects are not Sendable, so no shared global).
+private var cases: [String: [String: Any]] {
     let data = try! Data(contentsOf: TestPaths.reference.appendingPathComponent("metrics/cases.json"))
     return try! JSONSerialization.jsonObject(with: data) as! [String: [String: Any]]
-}()
+}
 
 private func ints(_ v: Any?) -> [Int] { (v as! [Any]).map { ($0 as! NSNumber).intValue } }
 private func doubles(_ v: Any?) -> [Double] { (v as! [Any]).map { ($0 as! NSNumber).doubleValue } }
