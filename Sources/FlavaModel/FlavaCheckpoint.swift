@@ -40,8 +40,8 @@ public enum FlavaCheckpoint {
         }
         if (json["model_type"] as? String) == "flava_image_codebook" {
             var c = FlavaConfig()
-            do { c.imageCodebookConfig = try JSONDecoder().decode(FlavaImageCodebookConfig.self, from: data) }
-            catch let e as DecodingError { throw ConfigError(path, ConfigError.describe(e)) }
+            c.imageCodebookConfig = try ConfigError.decode(FlavaImageCodebookConfig.self, from: data, file: path)
+            try c.imageCodebookConfig.validate(ConfigChecker(file: path))
             return (c, true)
         }
         return (try FlavaConfig.load(path), false)
@@ -57,6 +57,7 @@ public enum FlavaCheckpoint {
         guard let layout = FlavaCheckpointLayout.detect(source.keys) else {
             throw CheckpointError(source.sourcePath, "no FLAVA keys found (expected flava.*, image_model.* or blocks.*)")
         }
+        try config.checkAgainst(source, prefix: layout == .preTraining ? "flava." : "", configFile: "config.json")
         // Weights about to be overwritten are not sampled (358M normal draws cost seconds at full size).
         var ini = Initializer(range: Float(config.initializerRange), seed: seed, mode: layout == .preTraining ? .zeros : .random)
         let model = FlavaForPreTraining(config, init: &ini)
@@ -89,9 +90,11 @@ public enum FlavaCheckpoint {
     public static func loadModel(_ dir: String) throws -> FlavaModel {
         let (config, _) = try self.config(in: dir)
         let source = try openWeights(dir)
+        let layout = FlavaCheckpointLayout.detect(source.keys)
+        try config.checkAgainst(source, prefix: layout == .preTraining ? "flava." : "", configFile: "config.json")
         var ini = Initializer(range: Float(config.initializerRange), mode: .zeros)
         let model = FlavaModel(config, init: &ini)
-        switch FlavaCheckpointLayout.detect(source.keys) {
+        switch layout {
         case .preTraining:
             let heads = ["mim_head.", "mlm_head.", "itm_head.", "mmm_image_head.", "mmm_text_head.", "image_codebook."]
             try model.load(from: source, keyPrefix: "flava.", strict: true,
@@ -108,9 +111,11 @@ public enum FlavaCheckpoint {
     public static func loadCodebook(_ dir: String, trainable: Bool? = nil) throws -> FlavaImageCodebook {
         let (config, _) = try self.config(in: dir)
         let source = try openWeights(dir)
+        let layout = FlavaCheckpointLayout.detect(source.keys)
+        try config.checkAgainst(source, prefix: layout == .preTraining ? "flava." : "", configFile: "config.json")
         var ini = Initializer(mode: .zeros)
         let cb = FlavaImageCodebook(config.imageCodebookConfig, trainable: trainable, init: &ini)
-        switch FlavaCheckpointLayout.detect(source.keys) {
+        switch layout {
         case .codebook: try cb.load(from: source, strict: true)
         case .preTraining:
             guard source.keys.contains(where: { $0.hasPrefix("image_codebook.") }) else {

@@ -3,12 +3,7 @@
 // Hugging Face config.json; a missing key takes Hugging Face's default (FLAVA_REFERENCE.md §1), and the
 // legacy `*_config_dict` keys are merged in as transformers does.
 import Foundation
-
-/// Decoding helpers: every key optional, defaulting to Hugging Face's value.
-extension KeyedDecodingContainer {
-    /// The value at `key`, or `fallback` when the key is absent.
-    public func value<T: Decodable>(_ key: Key, _ fallback: T) throws -> T { try decodeIfPresent(T.self, forKey: key) ?? fallback }
-}
+import FlavaTensor
 
 /// FlavaImageConfig (`model_type` "flava_image_model").
 public struct FlavaImageConfig: Codable, Sendable, Equatable {
@@ -231,11 +226,23 @@ public struct FlavaConfig: Codable, Sendable, Equatable {
     private static func sub<T: Decodable>(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys, _ legacy: CodingKeys,
                                           _ fallback: T) throws -> T {
         guard c.contains(key) || c.contains(legacy) else { return fallback }
+        // Without a legacy dict the section decodes in place, so errors carry the field's full path.
+        if try !c.contains(legacy) || c.decodeNil(forKey: legacy) {
+            return try c.decodeNil(forKey: key) ? fallback : c.decode(T.self, forKey: key)
+        }
         var merged: [String: JSONValue] = [:]
+        // A null section is an empty one, as transformers reads it (`if text_config is None: text_config = {}`).
         if let base = try c.decodeIfPresent([String: JSONValue].self, forKey: key) { merged = base }
         if let dict = try c.decodeIfPresent([String: JSONValue].self, forKey: legacy) { merged.merge(dict) { _, new in new } }
         let data = try JSONEncoder().encode(merged)
-        return try JSONDecoder().decode(T.self, from: data)
+        do { return try JSONDecoder().decode(T.self, from: data) }
+        catch DecodingError.typeMismatch(let t, let ctx) {
+            throw DecodingError.typeMismatch(t, .init(codingPath: c.codingPath + [key] + ctx.codingPath, debugDescription: ctx.debugDescription))
+        } catch DecodingError.valueNotFound(let t, let ctx) {
+            throw DecodingError.valueNotFound(t, .init(codingPath: c.codingPath + [key] + ctx.codingPath, debugDescription: ctx.debugDescription))
+        } catch DecodingError.dataCorrupted(let ctx) {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [key] + ctx.codingPath, debugDescription: ctx.debugDescription))
+        }
     }
 
     public init(from decoder: Decoder) throws {
@@ -274,33 +281,15 @@ public struct FlavaConfig: Codable, Sendable, Equatable {
         try c.encode(returnLoss, forKey: .returnLoss); try c.encode("flava", forKey: .modelType)
     }
 
-    /// Reads a Hugging Face `config.json`.
+    /// Reads a Hugging Face `config.json` and validates it (`validate(file:)`).
     public static func load(_ path: String) throws -> FlavaConfig {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ConfigError(path, "cannot read file") }
-        do { return try JSONDecoder().decode(FlavaConfig.self, from: data) } catch let e as DecodingError {
-            throw ConfigError(path, ConfigError.describe(e))
-        }
+        let config = try ConfigError.decode(FlavaConfig.self, fromFile: path)
+        try config.validate(file: path)
+        return config
     }
 
     /// Writes `config.json` (pretty-printed, keys sorted) atomically.
     public func save(_ path: String) throws { try ConfigJSON.write(self, to: path) }
-}
-
-/// A config file that cannot be used, in one line.
-public struct ConfigError: Error, CustomStringConvertible {
-    public let path: String, reason: String
-    public init(_ path: String, _ reason: String) { self.path = path; self.reason = reason }
-    public var description: String { "\(path): \(reason)" }
-
-    /// A one-line description of a decoding error with the offending field.
-    public static func describe(_ e: DecodingError) -> String {
-        switch e {
-        case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx), .keyNotFound(_, let ctx), .dataCorrupted(let ctx):
-            let path = ctx.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
-            return path.isEmpty ? "not valid JSON (\(ctx.debugDescription))" : "field '\(path)': \(ctx.debugDescription)"
-        @unknown default: return "\(e)"
-        }
-    }
 }
 
 /// Any JSON value, to merge legacy config dictionaries without knowing their fields.

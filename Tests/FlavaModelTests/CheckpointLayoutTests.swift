@@ -74,9 +74,17 @@ private let microDir = TestPaths.fixtures.appendingPathComponent("flava_micro_bi
     var config = try FlavaConfig.load(tinyDir + "/config.json")
     config.textConfig.numHiddenLayers = 3
     try config.save(dir + "/config.json")
+    // An encoder of another size is refused from the checkpoint's header, before the model is built.
     let mismatch = message { _ = try FlavaCheckpoint.loadPreTraining(dir) }
-    #expect(mismatch.contains("does not match config.json") && mismatch.contains("text_model.encoder.layer.2"), "\(mismatch)")
+    #expect(mismatch.contains("flava.text_model.* tensors hold") && mismatch.contains("text_config"), "\(mismatch)")
     #expect(!mismatch.contains("\n"))
+    // Tensors of other shapes outside the encoders: every mis-shaped key named by the strict load.
+    config.textConfig.numHiddenLayers = 2
+    config.projectionDim = 16
+    try config.save(dir + "/config.json")
+    let projection = message { _ = try FlavaCheckpoint.loadPreTraining(dir) }
+    #expect(projection.contains("does not match config.json") && projection.contains("flava.image_projection.weight"), "\(projection)")
+    #expect(!projection.contains("\n"))
     // A folder with a config but no weights; a truncated weights file.
     let empty = TestPaths.temporaryDirectory().path
     try config.save(empty + "/config.json")
