@@ -111,7 +111,7 @@ struct TokenizerBench: ParsableCommand {
 
     func run() throws {
         let tok = try BertTokenizer(vocabFile: vocab)
-        let lines = try String(contentsOfFile: corpus, encoding: .utf8).split(separator: "\n").map(String.init)
+        let lines = try String(contentsOfFile: corpus, encoding: .utf8).codePointLines
         let t = time(iterations: iterations) { _ = tok.encodeBatch(lines, maxLength: maxLength, padToMaxLength: true, threads: threads) }
         let sps = Double(lines.count) / t.median
         print(String(format: "tokenizer: %d sentences in %.1f ms, %.0f sentences/s (%d thread%@)", lines.count, t.median * 1000, sps, threads, threads == 1 ? "" : "s"))

@@ -1,8 +1,9 @@
 // BERT's WordPiece tokenizer as Hugging Face's BertTokenizer does it (FLAVA uses the bert-base-uncased
-// vocabulary): text clean-up, CJK characters as words, lower-casing and accent stripping (NFD, drop Mn),
-// punctuation splitting, then greedy longest-match-first WordPiece with "##" continuations and the
-// 100-character rule. Special tokens, sentence pairs with token types, truncation, padding, attention masks,
-// decoding.
+// vocabulary): special tokens written in the text ("a photo of a [MASK]") kept whole, then, on Unicode code
+// points (never Swift's grapheme clusters, which glue a combining mark to the space before it): text clean-up,
+// CJK characters as words, lower-casing and accent stripping (NFD, drop Mn), whitespace and punctuation
+// splitting, then greedy longest-match-first WordPiece with "##" continuations and the 100-character rule.
+// Sentence pairs with token types, truncation, padding, attention masks, decoding.
 import Foundation
 import FlavaTensor
 
@@ -33,10 +34,27 @@ public final class BertTokenizer: Sendable {
     public let maxInputCharsPerWord = 100
     public let unkToken: String, clsToken: String, sepToken: String, padToken: String, maskToken: String
     public let unkId: Int, clsId: Int, sepId: Int, padId: Int, maskId: Int
+    /// Where the vocabulary came from (its file), for error messages.
+    public let source: String
+
+    /// Special tokens written in the text (the five above and any additional ones), matched as whole tokens
+    /// before normalization, longest first, case-sensitively, as transformers does; empty when
+    /// `splitSpecialTokens` is set.
+    public let specialTokensInText: [[Unicode.Scalar]]
+    /// Treat special tokens written in the text as plain text (transformers' `split_special_tokens`).
+    public let splitSpecialTokens: Bool
+
+    /// The largest vocabulary file read (bert-base-uncased's is 0.2 MB).
+    public static let maximumVocabularyBytes = 256 << 20
 
     /// Loads `vocab.txt` (one token a line, id = line number) and, beside it, `tokenizer_config.json` if present
-    /// (do_lower_case, strip_accents, tokenize_chinese_chars, special tokens).
-    public convenience init(vocabFile: String) throws {
+    /// (do_lower_case, strip_accents, tokenize_chinese_chars, split_special_tokens, special tokens).
+    /// `splitSpecialTokens`, when given, overrides the config's.
+    public convenience init(vocabFile: String, splitSpecialTokens: Bool? = nil) throws {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: vocabFile)
+        if let size = attributes?[.size] as? Int, size > BertTokenizer.maximumVocabularyBytes {
+            throw TokenizerError("\(vocabFile): \(size) bytes, too large for a vocabulary")
+        }
         guard let data = FileManager.default.contents(atPath: vocabFile) else {
             throw TokenizerError("\(vocabFile): cannot read vocabulary file")
         }
@@ -44,35 +62,30 @@ public final class BertTokenizer: Sendable {
         var tokens = text.components(separatedBy: "\n")
         if tokens.last == "" { tokens.removeLast() }
         tokens = tokens.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
-        var options: [String: Any] = [:]
         let cfg = URL(fileURLWithPath: vocabFile).deletingLastPathComponent().appendingPathComponent("tokenizer_config.json")
+        var options = TokenizerConfig()
         if let d = FileManager.default.contents(atPath: cfg.path) {
-            guard let o = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any] else {
-                throw TokenizerError("\(cfg.path): not a JSON object")
-            }
-            options = o
+            do { options = try JSONDecoder().decode(TokenizerConfig.self, from: d) }
+            catch let e as DecodingError { throw TokenizerError("\(cfg.path): \(TokenizerConfig.describe(e))") }
+            catch { throw TokenizerError("\(cfg.path): not valid JSON") }
         }
-        func special(_ k: String, _ d: String) -> String {
-            if let s = options[k] as? String { return s }
-            if let o = options[k] as? [String: Any], let s = o["content"] as? String { return s }
-            return d
-        }
-        let lower = options["do_lower_case"] as? Bool ?? true
-        try self.init(tokens: tokens, doLowerCase: lower,
-                      stripAccents: options["strip_accents"] as? Bool ?? lower,
-                      tokenizeChineseChars: options["tokenize_chinese_chars"] as? Bool ?? true,
-                      unk: special("unk_token", "[UNK]"), cls: special("cls_token", "[CLS]"), sep: special("sep_token", "[SEP]"),
-                      pad: special("pad_token", "[PAD]"), mask: special("mask_token", "[MASK]"), source: vocabFile)
+        try self.init(tokens: tokens, doLowerCase: options.doLowerCase, stripAccents: options.stripAccents,
+                      tokenizeChineseChars: options.tokenizeChineseChars,
+                      unk: options.unkToken, cls: options.clsToken, sep: options.sepToken, pad: options.padToken,
+                      mask: options.maskToken, additionalSpecialTokens: options.additionalSpecialTokens,
+                      splitSpecialTokens: splitSpecialTokens ?? options.splitSpecialTokens, source: vocabFile)
     }
 
     /// A tokenizer over an in-memory vocabulary (token i has id i).
     public init(tokens: [String], doLowerCase: Bool = true, stripAccents: Bool? = nil, tokenizeChineseChars: Bool = true,
                 unk: String = "[UNK]", cls: String = "[CLS]", sep: String = "[SEP]", pad: String = "[PAD]",
-                mask: String = "[MASK]", source: String = "vocabulary") throws {
+                mask: String = "[MASK]", additionalSpecialTokens: [String] = [], splitSpecialTokens: Bool = false,
+                source: String = "vocabulary") throws {
         var v: [String: Int] = [:]
         for (i, t) in tokens.enumerated() where v[t] == nil { v[t] = i }
         vocab = v
         idToToken = tokens
+        self.source = source
         self.doLowerCase = doLowerCase
         self.stripAccents = stripAccents ?? doLowerCase
         self.tokenizeChineseChars = tokenizeChineseChars
@@ -82,6 +95,10 @@ public final class BertTokenizer: Sendable {
             return i
         }
         unkId = try id(unk); clsId = try id(cls); sepId = try id(sep); padId = try id(pad); maskId = try id(mask)
+        for t in additionalSpecialTokens { _ = try id(t) }
+        self.splitSpecialTokens = splitSpecialTokens
+        let specials = Set([unk, cls, sep, pad, mask] + additionalSpecialTokens).filter { !$0.isEmpty }
+        specialTokensInText = splitSpecialTokens ? [] : specials.map { Array($0.unicodeScalars) }.sorted { $0.count > $1.count }
     }
 
     /// Vocabulary size.
@@ -125,10 +142,41 @@ public final class BertTokenizer: Sendable {
     /// Tokens of a text, without special tokens.
     public func tokenize(_ text: String) -> [String] { tokenizeWithWords(text).map(\.0) }
 
-    /// Tokens with the index of the basic word each came from.
+    /// Tokens with the index of the word each came from; a special token written in the text is a word of its own.
     func tokenizeWithWords(_ text: String) -> [(String, Int)] {
         var out: [(String, Int)] = []
-        for (w, word) in basicTokenize(text).enumerated() { for p in wordPiece(word) { out.append((p, w)) } }
+        var words = 0
+        for segment in splitOnSpecialTokens(text) {
+            if segment.isSpecial { out.append((segment.text, words)); words += 1; continue }
+            for word in basicTokenize(segment.text) {
+                for p in wordPiece(word) { out.append((p, words)) }
+                words += 1
+            }
+        }
+        return out
+    }
+
+    /// The text cut around the special tokens written in it: at each code point the longest special token that
+    /// starts there, if any (transformers' added-token matching on the raw text).
+    func splitOnSpecialTokens(_ text: String) -> [(text: String, isSpecial: Bool)] {
+        let firsts = Set(specialTokensInText.compactMap(\.first))
+        guard text.unicodeScalars.contains(where: { firsts.contains($0) }) else { return [(text, false)] }
+        let u = Array(text.unicodeScalars)
+        var out: [(text: String, isSpecial: Bool)] = []
+        var plainStart = 0, i = 0
+        func plain(_ end: Int) {
+            if plainStart < end { out.append((String(String.UnicodeScalarView(u[plainStart..<end])), false)) }
+        }
+        while i < u.count {
+            if firsts.contains(u[i]),
+               let t = specialTokensInText.first(where: { t in i + t.count <= u.count && u[i..<(i + t.count)].elementsEqual(t) }) {
+                plain(i)
+                out.append((String(String.UnicodeScalarView(t)), true))
+                i += t.count
+                plainStart = i
+            } else { i += 1 }
+        }
+        plain(u.count)
         return out
     }
 
@@ -278,8 +326,11 @@ public struct BasicTokenizer: Sendable {
             } else { cleaned.append(u) }
         }
         var out: [String] = []
-        for word in String(cleaned).split(separator: " ", omittingEmptySubsequences: true) {
-            var w = String(word)
+        // Words are runs of code points between whitespace (after clean-up, a space, or a line or paragraph
+        // separator, which transformers splits on too). Splitting the String itself would walk grapheme
+        // clusters and keep " \u{301}" together.
+        for word in cleaned.split(whereSeparator: { $0 == " " || $0.properties.isWhitespace }) {
+            var w = String(String.UnicodeScalarView(word))
             if doLowerCase { w = pythonLower(w) }
             if stripAccents { w = BasicTokenizer.stripAccentMarks(w) }
             // Split on punctuation: every punctuation mark is its own token.

@@ -55,6 +55,8 @@ public final class LineReader {
     var eof = false
     /// The number of the line last returned (1-based).
     public private(set) var lineNumber = 0
+    /// The longest line read; a longer one (a binary file, a file with no newlines) is an error, not unbounded memory.
+    public static let maximumLineBytes = 64 << 20
 
     public init(path: String) throws {
         self.path = path
@@ -83,6 +85,9 @@ public final class LineReader {
                 guard let s = String(data: line, encoding: .utf8) else { throw DataError("\(path):\(lineNumber): not UTF-8 text") }
                 return s
             }
+            if buffer.count > LineReader.maximumLineBytes {
+                throw DataError("\(path):\(lineNumber + 1): line longer than \(LineReader.maximumLineBytes >> 20) MB (not a text file?)")
+            }
             let chunk = (try? handle.read(upToCount: 1 << 16)) ?? nil
             if let chunk, !chunk.isEmpty { buffer.append(chunk) } else { eof = true }
         }
@@ -90,10 +95,11 @@ public final class LineReader {
 }
 
 /// Splits one CSV/TSV record (RFC 4180 quoting: "" inside quotes is a quote). Quoted newlines are joined by
-/// the caller reading further lines while a quote is open.
-func splitDelimited(_ line: String, separator: Character) -> (fields: [String], openQuote: Bool) {
-    var fields: [String] = [], cur = "", inQuotes = false
-    var it = line.makeIterator()
+/// the caller reading further lines while a quote is open. Walks code points: a separator or quote followed by
+/// a combining mark is one Character but still two code points.
+func splitDelimited(_ line: String, separator: Unicode.Scalar) -> (fields: [String], openQuote: Bool) {
+    var fields: [String] = [], cur = String.UnicodeScalarView(), inQuotes = false
+    var it = line.unicodeScalars.makeIterator()
     var prevQuote = false
     while let c = it.next() {
         if inQuotes {
@@ -102,10 +108,10 @@ func splitDelimited(_ line: String, separator: Character) -> (fields: [String], 
         } else {
             if c == "\"" { if prevQuote { cur.append("\"") }; inQuotes = true; prevQuote = false; continue }
             prevQuote = false
-            if c == separator { fields.append(cur); cur = "" } else { cur.append(c) }
+            if c == separator { fields.append(String(cur)); cur = String.UnicodeScalarView() } else { cur.append(c) }
         }
     }
-    fields.append(cur)
+    fields.append(String(cur))
     return (fields, inQuotes)
 }
 
@@ -196,10 +202,13 @@ public struct ManifestSource: DataSource {
                     }
                     return try record(obj, line: lineNumber)
                 case .csv, .tsv:
-                    let sep: Character = source.format == .csv ? "," : "\t"
+                    let sep: Unicode.Scalar = source.format == .csv ? "," : "\t"
                     var (fields, open) = splitDelimited(line, separator: sep)
                     while open, let more = try reader.nextLine() {    // a quoted field spanning lines
                         line += "\n" + more
+                        if line.utf8.count > LineReader.maximumLineBytes {
+                            throw DataError("\(source.path):\(lineNumber): quoted field longer than \(LineReader.maximumLineBytes >> 20) MB (unterminated quote?)")
+                        }
                         (fields, open) = splitDelimited(line, separator: sep)
                     }
                     if open { throw DataError("\(source.path):\(lineNumber): unterminated quoted field") }

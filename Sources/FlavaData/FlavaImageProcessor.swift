@@ -34,26 +34,58 @@ public struct FlavaImageProcessorConfig: Codable, Sendable, Equatable {
     /// PIL resample codes: 1 = LANCZOS, 2 = BILINEAR, 3 = BICUBIC.
     static func filter(_ code: Int) -> ResampleFilter? { [1: .lanczos, 2: .bilinear, 3: .bicubic][code] }
 
-    /// Sizes are an int or {"height", "width"} / {"shortest_edge"} as HF writes them (square sizes only).
+    /// Sizes are an int or {"height", "width"} / {"shortest_edge"} as HF writes them (square sizes only); null or
+    /// absent means the default, as in transformers.
     static func side(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Int? {
-        if let n = try? c.decodeIfPresent(Int.self, forKey: key) { return n }
-        if let d = try? c.decodeIfPresent([String: Int].self, forKey: key) {
-            return d["height"] ?? d["shortest_edge"] ?? d["width"]
+        guard c.contains(key), try !c.decodeNil(forKey: key) else { return nil }
+        if let n = try? c.decode(Int.self, forKey: key) { return n }
+        let d = try c.decode([String: Int].self, forKey: key)
+        func fail(_ m: String) -> DecodingError { .dataCorrupted(.init(codingPath: c.codingPath + [key], debugDescription: m)) }
+        if let h = d["height"], let w = d["width"], h != w { throw fail("\(w)×\(h): only square sizes are supported") }
+        guard let s = d["height"] ?? d["shortest_edge"] ?? d["width"] else { throw fail("expected height and width, or shortest_edge") }
+        return s
+    }
+
+    /// A PIL resample code (null or absent: the default).
+    static func resampleFilter(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> ResampleFilter? {
+        guard c.contains(key), try !c.decodeNil(forKey: key) else { return nil }
+        let code = try c.decode(Int.self, forKey: key)
+        guard let f = filter(code) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [key],
+                                                    debugDescription: "resample code \(code) is not implemented (1 = LANCZOS, 2 = BILINEAR, 3 = BICUBIC)"))
         }
-        return nil
+        return f
     }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         if let s = try FlavaImageProcessorConfig.side(c, .size) { size = s; cropSize = s; codebookSize = s / 2 }
         if let s = try FlavaImageProcessorConfig.side(c, .cropSize) { cropSize = s }
-        if let r = try c.decodeIfPresent(Int.self, forKey: .resample), let f = FlavaImageProcessorConfig.filter(r) { resample = f }
-        imageMean = try c.decodeIfPresent([Float].self, forKey: .imageMean) ?? imageMean
-        imageStd = try c.decodeIfPresent([Float].self, forKey: .imageStd) ?? imageStd
+        if let f = try FlavaImageProcessorConfig.resampleFilter(c, .resample) { resample = f }
+        imageMean = try c.value(.imageMean, imageMean)
+        imageStd = try c.value(.imageStd, imageStd)
         if let s = try FlavaImageProcessorConfig.side(c, .codebookSize) { codebookSize = s }
-        if let r = try c.decodeIfPresent(Int.self, forKey: .codebookResample), let f = FlavaImageProcessorConfig.filter(r) { codebookResample = f }
-        codebookMean = try c.decodeIfPresent([Float].self, forKey: .codebookMean) ?? codebookMean
-        codebookStd = try c.decodeIfPresent([Float].self, forKey: .codebookStd) ?? codebookStd
+        if let f = try FlavaImageProcessorConfig.resampleFilter(c, .codebookResample) { codebookResample = f }
+        codebookMean = try c.value(.codebookMean, codebookMean)
+        codebookStd = try c.value(.codebookStd, codebookStd)
+    }
+
+    /// Checks sizes and normalization constants; `imageSize` is the model's, which the crop must produce.
+    public func validate(_ k: ConfigChecker, imageSize: Int? = nil) throws {
+        try k.int("size", size, in: 1...16_384)
+        try k.int("crop_size", cropSize, in: 1...size)
+        if let imageSize {
+            try k.require(cropSize == imageSize, "crop_size", cropSize, "must equal the model's image_size (\(imageSize))")
+        }
+        try k.int("codebook_size", codebookSize, in: 8...16_384)
+        try k.require(codebookSize % 8 == 0, "codebook_size", codebookSize, "must be a multiple of 8 (one code per 8×8 pixels)")
+        for (name, values, isStd) in [("image_mean", imageMean, false), ("image_std", imageStd, true),
+                                      ("codebook_image_mean", codebookMean, false), ("codebook_image_std", codebookStd, true)] {
+            try k.require(values.count == 3, name, values, "must have 3 values (R, G, B)")
+            for v in values {
+                try k.number(name, Double(v), in: isStd ? 0...1e6 : -1e6...1e6, aboveLower: isStd)
+            }
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -72,8 +104,9 @@ public struct FlavaImageProcessorConfig: Codable, Sendable, Equatable {
     public static func load(modelDirectory dir: String, imageSize: Int) throws -> FlavaImageProcessorConfig {
         let path = URL(fileURLWithPath: dir).appendingPathComponent("preprocessor_config.json").path
         guard let data = FileManager.default.contents(atPath: path) else { return FlavaImageProcessorConfig(imageSize: imageSize) }
-        do { return try JSONDecoder().decode(FlavaImageProcessorConfig.self, from: data) }
-        catch { throw ImageError(path, "not a valid preprocessor config (\(error))") }
+        let config = try ConfigError.decode(FlavaImageProcessorConfig.self, from: data, file: path)
+        try config.validate(ConfigChecker(file: path), imageSize: imageSize)
+        return config
     }
 }
 

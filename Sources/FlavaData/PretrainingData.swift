@@ -24,6 +24,17 @@ public struct PretrainingDataConfig: Sendable, Codable, Equatable {
     }
 
     public var gridSide: Int { imageSize / patchSize }
+
+    /// Checks every field; errors name the file and the field under the checker's section.
+    public func validate(_ k: ConfigChecker) throws {
+        try k.int("imageSize", imageSize, in: 8...4_096)
+        try k.int("patchSize", patchSize, in: 1...imageSize)
+        try k.require(imageSize % patchSize == 0, "imageSize", imageSize, "must be a multiple of patchSize (\(patchSize))")
+        try k.int("maxTextLength", maxTextLength, in: 3...65_536)
+        try k.number("maskRatio", maskRatio, in: 0...1, aboveLower: true)
+        try k.number("mlmProbability", mlmProbability, in: 0...1)
+        try k.number("itmNegativeProbability", itmNegativeProbability, in: 0...1)
+    }
     public var maskingGenerator: FlavaMaskingGenerator {
         let n = gridSide * gridSide
         let total = max(1, Int((Double(n) * maskRatio).rounded()))

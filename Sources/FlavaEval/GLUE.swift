@@ -42,7 +42,7 @@ public struct GLUETask: Sendable {
         while let line = try reader.nextLine() {
             if line.isEmpty { continue }
             // GLUE TSVs are not quoted: fields are split on tabs only.
-            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            let f = line.split(onScalar: "\t", omittingEmptySubsequences: false)
             let at = "\(path):\(reader.lineNumber)"
             if headered && header == nil {
                 header = Dictionary(f.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })

@@ -38,6 +38,18 @@ public struct DVAEDecoderConfig: Codable, Sendable, Equatable {
         outputChannels = try c.value(.outputChannels, outputChannels); reconstruction = try c.value(.reconstruction, reconstruction)
         postGain = try c.decodeIfPresent(Double.self, forKey: .postGain)
     }
+
+    /// Checks every field; errors name the file and the field under the checker's section.
+    public func validate(_ k: ConfigChecker) throws {
+        try k.int("vocab_size", vocabSize, in: 1...FlavaImageCodebookConfig.maximumVocabulary)
+        // Each residual path is a quarter of its block's width.
+        try k.int("hidden_size", hiddenSize, in: 4...8_192)
+        try k.int("init_size", initSize, in: 1...65_536)
+        try k.int("num_blocks_per_group", numBlocksPerGroup, in: 1...64)
+        try k.require(outputChannels == 3, "output_channels", outputChannels, "must be 3 (RGB)")
+        try k.oneOf("reconstruction", reconstruction, ["logit_laplace", "mse"])
+        if let g = postGain { try k.number("post_gain", g, in: 0...1_000) }
+    }
 }
 
 /// DALL-E DecoderBlock: id_path(x) + post_gain · res_path(x); res_path = ReLU→1×1, ReLU→3×3, ReLU→3×3, ReLU→3×3.

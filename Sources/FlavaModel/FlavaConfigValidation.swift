@@ -77,7 +77,8 @@ extension FlavaTextConfig {
                              initializerRange: initializerRange, eps: layerNormEps)
         try k.int("vocab_size", vocabSize, in: FlavaConfigBounds.vocabulary)
         try k.int("type_vocab_size", typeVocabSize, in: FlavaConfigBounds.tokenTypes)
-        try k.int("max_position_embeddings", maxPositionEmbeddings, in: FlavaConfigBounds.positions)
+        // At least room for [CLS] and [SEP].
+        try k.int("max_position_embeddings", maxPositionEmbeddings, in: 2...FlavaConfigBounds.positions.upperBound)
         try k.oneOf("position_embedding_type", positionEmbeddingType, ["absolute"], "the only kind implemented")
         try k.int("pad_token_id", padTokenId, in: 0...(vocabSize - 1))
     }
@@ -105,6 +106,9 @@ extension FlavaMultimodalConfig {
 }
 
 extension FlavaImageCodebookConfig {
+    /// The largest vocabulary a codebook config may have.
+    public static let maximumVocabulary = FlavaConfigBounds.vocabulary.upperBound
+
     /// Checks every field; errors name `file` and the field under `section`.
     public func validate(_ k: ConfigChecker) throws {
         try k.int("num_groups", numGroups, in: 1...64)

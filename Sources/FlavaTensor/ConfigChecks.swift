@@ -22,6 +22,9 @@ public struct ConfigError: Error, CustomStringConvertible {
     /// Decodes `T` from the JSON file at `path`; a missing file, bad JSON or a field of the wrong type is one
     /// ConfigError naming the file (and the field).
     public static func decode<T: Decodable>(_ type: T.Type, fromFile path: String) throws -> T {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw ConfigError(path, "no such file") }
+        guard !isDirectory.boolValue else { throw ConfigError(path, "is a folder, expected a JSON file") }
         guard let data = FileManager.default.contents(atPath: path) else { throw ConfigError(path, "cannot read file") }
         return try decode(type, from: data, file: path)
     }

@@ -71,22 +71,34 @@ public struct CodebookTrainingConfig: Codable, Sendable {
         return d
     }
 
-    /// Checks the settings; the message names the first problem.
-    public func validate() throws {
-        func fail(_ m: String) -> Error { ConfigError("codebook training config", m) }
-        guard codebook.vocabSize >= 2 else { throw fail("codebook.vocab_size must be at least 2, got \(codebook.vocabSize)") }
-        guard decoder.vocabSize == codebook.vocabSize else { throw fail("decoder.vocab_size \(decoder.vocabSize) differs from codebook.vocab_size \(codebook.vocabSize)") }
-        guard codebook.hiddenSize >= 1, decoder.hiddenSize >= 1, codebook.numBlocksPerGroup >= 1, decoder.numBlocksPerGroup >= 1 else { throw fail("hidden sizes and blocks per group must be positive") }
-        guard ["logit_laplace", "mse"].contains(decoder.reconstruction) else { throw fail("decoder.reconstruction must be logit_laplace or mse, got '\(decoder.reconstruction)'") }
-        guard imageSize >= 8, imageSize % 8 == 0 else { throw fail("image_size must be a positive multiple of 8, got \(imageSize)") }
-        guard batchSize >= 1 else { throw fail("batch_size must be positive, got \(batchSize)") }
-        guard steps >= 1 else { throw fail("steps must be positive, got \(steps)") }
-        guard learningRate > 0, learningRate.isFinite else { throw fail("learning_rate must be positive, got \(learningRate)") }
-        guard temperatureStart > 0, temperatureEnd > 0 else { throw fail("temperatures must be positive") }
-        guard evalImages >= 1 else { throw fail("eval_images must be positive, got \(evalImages)") }
-        guard kmeansImages == 0 || kmeansImages * (imageSize / 8) * (imageSize / 8) >= codebook.vocabSize else {
-            throw fail("kmeans_images \(kmeansImages) give fewer positions than the \(codebook.vocabSize) codes; raise it or set 0")
-        }
+    /// Checks every setting (and the encoder and decoder sections); the error names `file`, the field and its
+    /// value.
+    public func validate(file: String = "codebook training config") throws {
+        let k = ConfigChecker(file: file)
+        try codebook.validate(k.nested("codebook"))
+        try k.int("codebook.vocab_size", codebook.vocabSize, in: 2...FlavaImageCodebookConfig.maximumVocabulary)
+        try decoder.validate(k.nested("decoder"))
+        try k.require(decoder.vocabSize == codebook.vocabSize, "decoder.vocab_size", decoder.vocabSize,
+                      "must equal codebook.vocab_size (\(codebook.vocabSize))")
+        try k.int("image_size", imageSize, in: 8...4_096)
+        try k.require(imageSize % 8 == 0, "image_size", imageSize, "must be a multiple of 8 (one code per 8×8 pixels)")
+        try k.int("batch_size", batchSize, in: 1...65_536)
+        try k.int("steps", steps, in: 1...100_000_000)
+        try k.number("learning_rate", Double(learningRate), in: 0...10, aboveLower: true)
+        try k.int("warmup_steps", warmupSteps, in: 0...100_000_000)
+        try k.number("weight_decay", Double(weightDecay), in: 0...10)
+        try k.number("temperature_start", temperatureStart, in: 0...1_000, aboveLower: true)
+        try k.number("temperature_end", temperatureEnd, in: 0...1_000, aboveLower: true)
+        try k.number("kl_weight_max", klWeightMax, in: 0...1e6)
+        try k.int("kl_warmup_steps", klWarmupSteps, in: 0...100_000_000)
+        try k.number("usage_weight", usageWeight, in: 0...1e6)
+        try k.int("restart_every", restartEvery, in: 0...100_000_000)
+        try k.number("encoder_learning_rate_scale", encoderLearningRateScale, in: 0...1_000)
+        try k.number("initial_margin", initialMargin, in: 0...1e6)
+        try k.int("eval_images", evalImages, in: 1...1_000_000)
+        try k.int("kmeans_images", kmeansImages, in: 0...1_000_000)
+        try k.require(kmeansImages == 0 || kmeansImages * (imageSize / 8) * (imageSize / 8) >= codebook.vocabSize, "kmeans_images",
+                      kmeansImages, "gives fewer positions than the \(codebook.vocabSize) codes; raise it or set 0")
     }
 
     enum CodingKeys: String, CodingKey {
@@ -347,10 +359,8 @@ public final class CodebookTrainer {
     public static func loadDecoder(_ dir: String) throws -> DVAEDecoder {
         let path = dir + "/decoder_config.json"
         guard let data = FileManager.default.contents(atPath: path) else { throw ConfigError(path, "missing: no decoder beside this codebook") }
-        let c: DVAEDecoderConfig
-        do { c = try JSONDecoder().decode(DVAEDecoderConfig.self, from: data) }
-        catch let e as DecodingError { throw ConfigError(path, ConfigError.describe(e)) }
-        catch { throw ConfigError(path, "not valid JSON") }
+        let c = try ConfigError.decode(DVAEDecoderConfig.self, from: data, file: path)
+        try c.validate(ConfigChecker(file: path))
         var ini = Initializer(mode: .zeros)
         let d = DVAEDecoder(c, init: &ini)
         try d.load(from: try SafeTensorsFile(path: dir + "/decoder.safetensors"))

@@ -92,10 +92,10 @@ public final class MultimodalFineTuner {
     public let classes: Int
     public let maxTextLength: Int
 
-    public init(flava: FlavaModel, tokenizer: BertTokenizer, classes: Int, maxTextLength: Int = 32, seed: UInt64 = 0) {
+    public init(flava: FlavaModel, tokenizer: BertTokenizer, classes: Int, maxTextLength: Int = 32, seed: UInt64 = 0) throws {
         var ini = Initializer(seed: seed)
         model = FlavaForMultimodalClassification(flava: flava, classes: classes, init: &ini)
-        embedder = FlavaEmbedder(model: flava, tokenizer: tokenizer)
+        embedder = try FlavaEmbedder(model: flava, tokenizer: tokenizer)
         self.classes = classes
         self.maxTextLength = min(maxTextLength, flava.config.textConfig.maxPositionEmbeddings)
     }

@@ -74,6 +74,24 @@ public struct PretrainingConfig: Codable, Sendable {
         checkpointEvery = try c.value(.checkpointEvery, d.checkpointEvery); evalEvery = try c.value(.evalEvery, d.evalEvery)
         data = try c.value(.data, d.data)
     }
+
+    /// Checks every setting; the error names `file`, the field and its value.
+    public func validate(file: String = "pretraining settings") throws {
+        let k = ConfigChecker(file: file)
+        try k.int("steps", steps, in: 1...100_000_000)
+        try k.int("batchSize", batchSize, in: 1...1_048_576)
+        try k.int("accumulation", accumulation, in: 1...65_536)
+        try k.number("learningRate", Double(learningRate), in: 0...10, aboveLower: true)
+        try k.number("weightDecay", Double(weightDecay), in: 0...10)
+        try k.int("warmupSteps", warmupSteps, in: 0...100_000_000)
+        try k.number("maxGradNorm", Double(maxGradNorm), in: 0...1e9, aboveLower: true)
+        try k.require(probabilities.count == 3, "probabilities", probabilities, "must be three numbers (pairs, images, text)")
+        for p in probabilities { try k.number("probabilities", p, in: 0...1e9) }
+        try k.require(probabilities.reduce(0, +) > 0, "probabilities", probabilities, "must not all be 0")
+        try k.int("checkpointEvery", checkpointEvery, in: 1...100_000_000)
+        try k.int("evalEvery", evalEvery, in: 1...100_000_000)
+        try data.validate(k.nested("data"))
+    }
 }
 
 /// One row of the metrics log.
@@ -236,8 +254,8 @@ public final class Pretrainer {
 /// and classification over the world's 48 colour–shape classes.
 public enum SyntheticEvaluation {
     public static func run(model: FlavaModel, tokenizer: BertTokenizer, world: SyntheticWorld, data: PretrainingDataConfig,
-                           candidates: Int = 100, classificationImages: Int = 240) -> [String: Double] {
-        let embedder = FlavaEmbedder(model: model, tokenizer: tokenizer, processor: data.processor)
+                           candidates: Int = 100, classificationImages: Int = 240) throws -> [String: Double] {
+        let embedder = try FlavaEmbedder(model: model, tokenizer: tokenizer, processor: data.processor)
         let samples = (0..<candidates).map { world.sample($0, split: .heldOut) }
         let pixels = embedder.pixelValues(samples.map(\.image))
         let images = embedder.imageEmbeddings(pixels, batchSize: 50)
@@ -270,7 +288,7 @@ public enum RetrievalEvaluation {
             images.append(img); captions.append(t)
         }
         guard !images.isEmpty else { throw DataError("\(source.name): no usable image-text pairs to evaluate on") }
-        let embedder = FlavaEmbedder(model: model, tokenizer: tokenizer, processor: data.processor)
+        let embedder = try FlavaEmbedder(model: model, tokenizer: tokenizer, processor: data.processor)
         let i = embedder.imageEmbeddings(embedder.pixelValues(images), batchSize: 50)
         let t = embedder.textEmbeddings(try embedder.tokenize(captions, maxLength: data.maxTextLength), batchSize: 50)
         return ZeroShot.retrieval(images: i, texts: t, textImage: Array(0..<images.count), ks: [1, 5]).summary

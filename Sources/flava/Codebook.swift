@@ -42,12 +42,7 @@ struct CodebookTrain: ParsableCommand {
     func run() throws {
         let start = Date()
         var cfg = CodebookTrainingConfig.small
-        if let config {
-            guard let data = FileManager.default.contents(atPath: config) else { throw ValidationError("\(config): no such file") }
-            do { cfg = try JSONDecoder().decode(CodebookTrainingConfig.self, from: data) }
-            catch let e as DecodingError { throw ValidationError("\(config): \(ConfigError.describe(e))") }
-            catch { throw ValidationError("\(config): not valid JSON") }
-        }
+        if let config { cfg = try ConfigError.decode(CodebookTrainingConfig.self, fromFile: config) }
         if let steps { cfg.steps = steps }
         if let batchSize { cfg.batchSize = batchSize }
         if let learningRate { cfg.learningRate = learningRate }
@@ -55,7 +50,7 @@ struct CodebookTrain: ParsableCommand {
         if let seed { cfg.seed = seed }
         if let vocabSize { cfg.codebook.vocabSize = vocabSize; cfg.decoder.vocabSize = vocabSize }
         if let reconstruction { cfg.decoder.reconstruction = reconstruction }
-        do { try cfg.validate() } catch let e as ConfigError { throw ValidationError(e.reason) }
+        try cfg.validate(file: config ?? "codebook training settings")
         guard evalEvery >= 1 else { throw ValidationError("--eval-every must be positive") }
 
         // Data: pixels for the codebook in [0.1, 0.9], [3, S, S] per image.

@@ -160,7 +160,7 @@ struct Match: ParsableCommand {
         guard !texts.isEmpty else { throw ValidationError("give at least one --text") }
         let (pt, report) = try FlavaCheckpoint.loadPreTraining(model)
         if report.missing.contains(where: { $0.hasPrefix("itm_head.") }) { throw ConfigError(model, "this checkpoint has no ITM head (a FlavaModel checkpoint?)") }
-        let embedder = FlavaEmbedder(model: pt.flava, tokenizer: try BertTokenizer(vocabFile: model + "/vocab.txt"),
+        let embedder = try FlavaEmbedder(model: pt.flava, tokenizer: BertTokenizer(vocabFile: model + "/vocab.txt"),
                                      processor: FlavaImageProcessor(try FlavaImageProcessorConfig.load(modelDirectory: model, imageSize: pt.config.imageConfig.imageSize)))
         let px = embedder.pixelValues([try RGBImage.load(image)])
         let s = px.shape[2]

@@ -32,7 +32,7 @@ struct Finetune: ParsableCommand {
             ex.map { MultimodalFineTuner.Example(image: .decoded($0.0), text: $0.1,
                                                  soft: MultimodalTasks.softScores(Array(repeating: vqa.answers[$0.2], count: 3), vocabulary: index, classes: vqa.answers.count)) }
         }
-        let tuner = MultimodalFineTuner(flava: flava, tokenizer: tokenizer, classes: vqa.answers.count, seed: seed)
+        let tuner = try MultimodalFineTuner(flava: flava, tokenizer: tokenizer, classes: vqa.answers.count, seed: seed)
         let bar = ProgressBar(total: steps, label: "finetune")
         try tuner.train(examples(vqa.examples(0..<4000, split: .train)), steps: steps, batchSize: batchSize, learningRate: learningRate,
                         seed: seed &+ 5) { bar.update($0, extra: String(format: "loss %.3f", $1)) }
@@ -105,7 +105,7 @@ struct Finetune: ParsableCommand {
             e.map { x in task == "vqa" ? .init(image: .file(x.image), text: x.text, soft: MultimodalTasks.softScores(x.answers, vocabulary: index, classes: answers.count))
                                        : .init(image: .file(x.image), text: x.text, label: x.label) }
         }
-        let tuner = MultimodalFineTuner(flava: flava, tokenizer: tokenizer, classes: answers.count, maxTextLength: 40, seed: seed)
+        let tuner = try MultimodalFineTuner(flava: flava, tokenizer: tokenizer, classes: answers.count, maxTextLength: 40, seed: seed)
         let bar = ProgressBar(total: steps, label: "finetune")
         try tuner.train(convert(trainSet.filter { task == "vqa" || $0.label != nil }), steps: steps, batchSize: batchSize,
                         learningRate: learningRate, seed: seed &+ 5) { bar.update($0, extra: String(format: "loss %.3f", $1)) }
@@ -202,7 +202,7 @@ struct Predict: ParsableCommand {
         var ini = Initializer(mode: .zeros)
         let clf = FlavaForMultimodalClassification(flava: FlavaModel(config, init: &ini), classes: answers.count, init: &ini)
         try clf.load(from: try SafeTensorsFile(path: model + "/model.safetensors"))
-        let embedder = FlavaEmbedder(model: clf.flava, tokenizer: try BertTokenizer(vocabFile: model + "/vocab.txt"))
+        let embedder = try FlavaEmbedder(model: clf.flava, tokenizer: BertTokenizer(vocabFile: model + "/vocab.txt"))
         let px = embedder.pixelValues([try RGBImage.load(image)])
         let text = try embedder.tokenize([question], maxLength: 32)
         let logits = withNoGrad { clf(pixels: px, ids: text.ids, mask: text.mask).value }

@@ -103,7 +103,7 @@ struct Retrieve: ParsableCommand {
             }
         } else {
             guard let d = FileManager.default.contents(atPath: texts!), let s = String(data: d, encoding: .utf8) else { throw DataError("\(texts!): cannot read UTF-8 text") }
-            items = s.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+            items = s.codePointLines.filter { !$0.isEmpty }
             signature = items
         }
         guard !items.isEmpty else { throw DataError("nothing to search") }

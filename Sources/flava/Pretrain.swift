@@ -43,11 +43,7 @@ struct Pretrain: ParsableCommand {
         let start = Date()
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         var cfg = PretrainingConfig()
-        if let path = config {
-            guard let data = FileManager.default.contents(atPath: path) else { throw DataError("\(path): cannot read config") }
-            do { cfg = try JSONDecoder().decode(PretrainingConfig.self, from: data) }
-            catch let e as DecodingError { throw ConfigError(path, ConfigError.describe(e)) }
-        }
+        if let path = config { cfg = try ConfigError.decode(PretrainingConfig.self, fromFile: path) }
         if let p = probabilities {
             let probs = p.split(separator: ",").compactMap { Double($0) }
             guard probs.count == 3, probs.allSatisfy({ $0 >= 0 }), probs.reduce(0, +) > 0 else {
@@ -64,9 +60,7 @@ struct Pretrain: ParsableCommand {
         if let v = seed { cfg.seed = v }
         if let v = evalEvery { cfg.evalEvery = v }
         if let v = checkpointEvery { cfg.checkpointEvery = v }
-        guard cfg.steps >= 1, cfg.batchSize >= 1, cfg.accumulation >= 1, cfg.evalEvery >= 1, cfg.checkpointEvery >= 1 else {
-            throw ValidationError("steps, batch size, accumulation, eval and checkpoint intervals must be at least 1")
-        }
+        try cfg.validate(file: config ?? "pretraining settings")
         let steps = cfg.steps, seed = cfg.seed, evalEvery = cfg.evalEvery, checkpointEvery = cfg.checkpointEvery
         var world = SyntheticWorld(seed: seed, imageSize: cfg.data.imageSize)
 
@@ -180,7 +174,7 @@ struct Pretrain: ParsableCommand {
             bar.update(trainer.step, extra: summaryLosses)
             if (trainer.step % evalEvery == 0 || trainer.step == steps) && (syntheticEval || evalPairs != nil) {
                 lastEval = try withNoGrad {
-                    syntheticEval ? SyntheticEvaluation.run(model: model.flava, tokenizer: tokenizer, world: world, data: cfg.data)
+                    syntheticEval ? try SyntheticEvaluation.run(model: model.flava, tokenizer: tokenizer, world: world, data: cfg.data)
                         : try RetrievalEvaluation.run(model: model.flava, tokenizer: tokenizer, source: try dataSource(spec: evalPairs!, imageSize: cfg.data.imageSize), data: cfg.data)
                 }
                 entry.eval = lastEval

@@ -20,10 +20,12 @@ struct TokenizerCommand: ParsableCommand {
         @Option(help: "vocab.txt (tokenizer_config.json beside it is read too).") var vocab: String
         @Option(help: "Truncate and pad to this many tokens.") var maxLength: Int?
         @Option(help: "Second segment (token type 1) for every text.") var pair: String?
+        @Flag(help: "Treat special tokens written in the text ([MASK], [SEP], …) as plain text, as transformers' split_special_tokens.")
+        var splitSpecialTokens = false
         @Argument(help: "Texts to encode (default: lines of standard input).") var texts: [String] = []
 
         func run() throws {
-            let tok = try BertTokenizer(vocabFile: vocab)
+            let tok = try BertTokenizer(vocabFile: vocab, splitSpecialTokens: splitSpecialTokens ? true : nil)
             if let m = maxLength, m < (pair == nil ? 2 : 3) { throw ValidationError("--max-length must leave room for the special tokens") }
             func emit(_ text: String) throws {
                 let e = tok.encode(text, pair: pair, maxLength: maxLength, padToMaxLength: maxLength != nil)
@@ -34,9 +36,7 @@ struct TokenizerCommand: ParsableCommand {
             if !texts.isEmpty { for t in texts { try emit(t) }; return }
             let data = FileHandle.standardInput.readDataToEndOfFile()
             guard let input = String(data: data, encoding: .utf8) else { throw TokenizerError("standard input is not UTF-8 text") }
-            var lines = input.split(separator: "\n", omittingEmptySubsequences: false)
-            if input.hasSuffix("\n") { lines.removeLast() }   // a final newline ends the last line, it starts no new one
-            for line in lines { try emit(String(line.hasSuffix("\r") ? line.dropLast() : line)) }
+            for line in input.codePointLines { try emit(line) }
         }
     }
 

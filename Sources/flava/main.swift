@@ -19,7 +19,7 @@ do {
 } catch {
     let code = Flava.exitCode(for: error)
     if code == .success { Flava.exit(withError: error) }   // --help, --version
-    let message = Flava.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+    let message = Flava.message(for: error).codePointLines.first ?? "\(error)"
     FileHandle.standardError.write("error: \(message)\n".data(using: .utf8)!)
     exit(code.rawValue == 0 ? 1 : code.rawValue)
 }

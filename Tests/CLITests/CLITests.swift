@@ -45,6 +45,28 @@ private func expectOneLineFailure(_ args: [String], _ needle: String, sourceLoca
     try expectOneLineFailure(["embed", "--model", tinyDir, "--text", "x", "--output", "/nonexistent/dir/o.safetensors"], "does not exist")
     try expectOneLineFailure(["inspect", TestPaths.fixtures.appendingPathComponent("torch_malicious.bin").path], "refusing")
     #expect(!FileManager.default.fileExists(atPath: dir + "/o.safetensors"))
+    // Hostile config.json fields (ConfigValidationTests sweeps every one in process): one line, non-zero exit.
+    let model = dir + "/hostile"
+    try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
+    for name in ["model.safetensors", "vocab.txt"] {
+        try FileManager.default.createSymbolicLink(atPath: model + "/" + name, withDestinationPath: tinyDir + "/" + name)
+    }
+    let config = try String(contentsOfFile: tinyDir + "/config.json", encoding: .utf8)
+    for (field, replacement, needle) in [("\"num_attention_heads\": 4", "\"num_attention_heads\": 0", "num_attention_heads"),
+                                         ("\"patch_size\": 8", "\"patch_size\": null", "image_config.patch_size"),
+                                         ("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 1000000000", "num_hidden_layers")] {
+        try config.replacingOccurrences(of: field, with: replacement).write(toFile: model + "/config.json", atomically: true, encoding: .utf8)
+        for command in [["embed", "--model", model, "--text", "x", "--output", dir + "/o.safetensors"],
+                        ["classify", "--model", model, "--image", dir + "/bad.jpg", "--labels", "a,b"]] {
+            try expectOneLineFailure(command, needle)
+        }
+    }
+    // A vocabulary larger than the model's embedding table.
+    try config.write(toFile: model + "/config.json", atomically: true, encoding: .utf8)
+    try FileManager.default.removeItem(atPath: model + "/vocab.txt")
+    try ((0..<30600).map { "t\($0)" } + ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]).joined(separator: "\n")
+        .write(toFile: model + "/vocab.txt", atomically: true, encoding: .utf8)
+    try expectOneLineFailure(["embed", "--model", model, "--text", "x", "--output", dir + "/o.safetensors"], "not this model's vocabulary")
 }
 
 @Test func everyCommandHasHelp() throws {

@@ -73,3 +73,63 @@ private func cases() throws -> [Case] {
     #expect(pieces.count >= 2 && !pieces.contains("[UNK]"))
     #expect(tok.tokenize("qqq") == ["[UNK]"])
 }
+
+/// Tests/Fixtures/tokenizer/unicode_special_cases.jsonl (scripts/reference/make_tokenizer_unicode_cases.py):
+/// transformers' BertTokenizer on text where code points and grapheme clusters disagree, and on special tokens
+/// written in the text, with do_lower_case on and off and split_special_tokens.
+private struct OptionCase: Decodable {
+    let text: String
+    let pair: String?
+    let do_lower_case: Bool
+    let split_special_tokens: Bool
+    let tokens: [String]
+    let ids: [Int]
+    let ids_77: [Int]
+    let mask_77: [Int]
+    let type_ids_77: [Int]
+}
+
+@Test func codePointsAndSpecialTokensInTextMatchTransformers() throws {
+    let url = TestPaths.fixtures.appendingPathComponent("tokenizer/unicode_special_cases.jsonl")
+    let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n")
+    let all = try lines.map { try JSONDecoder().decode(OptionCase.self, from: Data($0.utf8)) }
+    #expect(all.count == 119)
+    let vocab = try String(contentsOfFile: vocabPath, encoding: .utf8).components(separatedBy: "\n").dropLast().map { String($0) }
+    for c in all {
+        let tok = try BertTokenizer(tokens: vocab, doLowerCase: c.do_lower_case, splitSpecialTokens: c.split_special_tokens)
+        let what = "\(c.text.unicodeScalars.map { String(format: "%04X", $0.value) }.joined(separator: " ")) lower=\(c.do_lower_case) split=\(c.split_special_tokens)"
+        #expect(tok.tokenize(c.text) == c.tokens, "tokens of \(what)")
+        #expect(tok.convertToIds(tok.tokenize(c.text)) == c.ids, "ids of \(what)")
+        let e = tok.encode(c.text, pair: c.pair, maxLength: 77, padToMaxLength: true)
+        #expect(e.ids == c.ids_77, "ids_77 of \(what)")
+        #expect(e.attentionMask == c.mask_77, "mask_77 of \(what)")
+        #expect(e.tokenTypeIds == c.type_ids_77, "type_ids_77 of \(what)")
+    }
+}
+
+@Test func specialTokensInTextAreWordsOfTheirOwnAndNeverMasked() throws {
+    let tok = try BertTokenizer(vocabFile: vocabPath)
+    let e = tok.encode("a photo of a [MASK]")
+    #expect(e.ids.filter { $0 == tok.maskId }.count == 1)
+    #expect(e.wordIds == [nil, 0, 1, 2, 3, 4, nil])
+    let plain = try BertTokenizer(vocabFile: vocabPath, splitSpecialTokens: true)
+    #expect(!plain.encode("a photo of a [MASK]").ids.contains(tok.maskId))
+}
+
+@Test func tokenizerConfigFieldsOfTheWrongTypeAreErrors() throws {
+    let dir = TestPaths.temporaryDirectory()
+    try FileManager.default.copyItem(atPath: vocabPath, toPath: dir.appendingPathComponent("vocab.txt").path)
+    let cfg = dir.appendingPathComponent("tokenizer_config.json")
+    func message(_ json: String) -> String {
+        try? json.write(to: cfg, atomically: true, encoding: .utf8)
+        do { _ = try BertTokenizer(vocabFile: dir.appendingPathComponent("vocab.txt").path); return "loaded" } catch { return "\(error)" }
+    }
+    #expect(message(#"{"do_lower_case": "yes"}"#).contains("do_lower_case"))
+    #expect(message(#"{"do_lower_case": null}"#).contains("do_lower_case"))
+    #expect(message(#"{"mask_token": 3}"#).contains("mask_token"))
+    #expect(message(#"{"mask_token": {"content": "[NOPE]"}}"#).contains("no [NOPE] token"))
+    #expect(message(#"{"additional_special_tokens": ["[MISSING]"]}"#).contains("no [MISSING] token"))
+    #expect(message(#"[1, 2]"#).contains("tokenizer_config.json"))
+    #expect(message(#"{"mask_token": {"content": "[MASK]", "lstrip": false}, "strip_accents": null, "split_special_tokens": true}"#) == "loaded")
+    for m in [message(#"{"do_lower_case": "yes"}"#), message("{"), message(#"{"pad_token": []}"#)] { #expect(!m.contains("\n"), "\(m)") }
+}

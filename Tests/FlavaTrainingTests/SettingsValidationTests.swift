@@ -1,0 +1,82 @@
+// Hostile settings files: each field of the trainers' JSON configs (pretraining, codebook training with its
+// encoder and decoder sections), of a preprocessor_config.json and of a dVAE decoder config, set one at a time to
+// 0, -1, 3, 10⁹, null, a string and 1e30, decodes and validates to a usable config or one ConfigError line
+// naming the file and the field.
+import Testing
+import Foundation
+import FlavaKit
+import TestSupport
+
+private let hostileValues = ["0", "-1", "3", "1000000000", "null", "\"x\"", "1e30"]
+
+/// Sweeps every scalar field (one level of nesting) of `defaults`' JSON form; returns (accepted, refused).
+private func sweep<T: Codable>(_ type: T.Type, _ defaults: T, file: String,
+                               validate: (T) throws -> Void) throws -> (Int, Int) {
+    let base = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(defaults)) as! [String: Any]
+    var paths: [[String]] = []
+    for (k, v) in base {
+        paths.append([k])
+        if let sub = v as? [String: Any] { for sk in sub.keys { paths.append([k, sk]) } }
+    }
+    var accepted = 0, refused = 0
+    for path in paths {
+        for value in hostileValues {
+            var json = base
+            if path.count == 1 { json[path[0]] = "__H__" } else {
+                var sub = json[path[0]] as! [String: Any]; sub[path[1]] = "__H__"; json[path[0]] = sub
+            }
+            let text = String(decoding: try JSONSerialization.data(withJSONObject: json), as: UTF8.self)
+                .replacingOccurrences(of: "\"__H__\"", with: value)
+            let name = path.joined(separator: ".") + " = " + value
+            do {
+                let config = try ConfigError.decode(T.self, from: Data(text.utf8), file: file)
+                try validate(config)
+                accepted += 1
+            } catch let e as ConfigError {
+                #expect(!e.description.contains("\n"), "\(name): \(e)")
+                #expect(e.description.hasPrefix(file), "\(name): \(e)")
+                refused += 1
+            } catch {
+                Issue.record("\(name): not a ConfigError: \(error)")
+            }
+        }
+    }
+    return (accepted, refused)
+}
+
+@Test func hostilePretrainingSettingsAreRefusedInOneLine() throws {
+    let (ok, bad) = try sweep(PretrainingConfig.self, PretrainingConfig(), file: "pretrain.json") { try $0.validate(file: "pretrain.json") }
+    #expect(bad > ok && ok > 0)
+}
+
+@Test func hostileCodebookSettingsAreRefusedInOneLine() throws {
+    let (ok, bad) = try sweep(CodebookTrainingConfig.self, CodebookTrainingConfig.small, file: "codebook.json") {
+        try $0.validate(file: "codebook.json")
+    }
+    #expect(bad > ok && ok > 0)
+}
+
+@Test func hostilePreprocessorAndDecoderConfigsAreRefusedInOneLine() throws {
+    let (ok, bad) = try sweep(FlavaImageProcessorConfig.self, FlavaImageProcessorConfig(), file: "preprocessor_config.json") {
+        try $0.validate(ConfigChecker(file: "preprocessor_config.json"), imageSize: 224)
+    }
+    #expect(bad > ok && ok > 0)
+    let (ok2, bad2) = try sweep(DVAEDecoderConfig.self, DVAEDecoderConfig(), file: "decoder_config.json") {
+        try $0.validate(ConfigChecker(file: "decoder_config.json"))
+    }
+    #expect(bad2 > ok2 && ok2 > 0)
+}
+
+@Test func settingsErrorsNameTheField() throws {
+    var p = PretrainingConfig(); p.data.patchSize = 7
+    #expect { try p.validate(file: "p.json") } throws: { "\($0)".contains("field 'data.imageSize' = 64: must be a multiple of patchSize (7)") }
+    var c = CodebookTrainingConfig.small; c.decoder.vocabSize = 10
+    #expect { try c.validate(file: "c.json") } throws: { "\($0)".contains("field 'decoder.vocab_size' = 10: must equal codebook.vocab_size (512)") }
+    let crop = #"{"size": 224, "crop_size": 256}"#
+    let pc = try ConfigError.decode(FlavaImageProcessorConfig.self, from: Data(crop.utf8), file: "pp.json")
+    #expect { try pc.validate(ConfigChecker(file: "pp.json"), imageSize: 224) } throws: { "\($0)".contains("crop_size") }
+    let resample = #"{"resample": 9}"#
+    #expect { _ = try ConfigError.decode(FlavaImageProcessorConfig.self, from: Data(resample.utf8), file: "pp.json") } throws: {
+        "\($0)".contains("field 'resample': resample code 9 is not implemented")
+    }
+}
