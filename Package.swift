@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "FlavaKit", targets: ["FlavaKit"]),
         .executable(name: "flava", targets: ["flava"]),
         .executable(name: "flava-bench", targets: ["FlavaBench"]),
+        .executable(name: "flava-fuzz", targets: ["FlavaFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -45,6 +46,11 @@ let package = Package(
         .executableTarget(name: "FlavaBench", dependencies: [
             "FlavaKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/FlavaBench"),
+
+        // Fuzzing harnesses for every parser of untrusted input (scripts/fuzz.sh builds them with libFuzzer;
+        // an ordinary build replays inputs through them).
+        .target(name: "CFuzzDriver"),
+        .executableTarget(name: "FlavaFuzz", dependencies: ["FlavaKit", "CFuzzDriver"], path: "Sources/FlavaFuzz"),
 
         .target(name: "TestSupport", dependencies: ["FlavaKit"], path: "Tests/TestSupport"),
         .testTarget(name: "FlavaTensorTests", dependencies: ["FlavaTensor", "TestSupport"]),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks to build FLAVA for Swift, then builds it in release mode.
 # Idempotent: packages already present are not reinstalled. Needs root (or sudo) for apt-get.
+# --packages-only: install the packages, skip the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 command -v swift >/dev/null || { echo "setup: Swift 6 toolchain not found on PATH (https://swift.org/install)"; exit 1; }
+[ "${1:-}" = "--packages-only" ] && exit 0
 
 echo "setup: building (release)"
 swift build -c release 2>&1 | grep -E "error|warning: unre|Compiling|Build complete" | grep -v "^\[" || true

@@ -59,9 +59,8 @@ public final class BertTokenizer: Sendable {
             throw TokenizerError("\(vocabFile): cannot read vocabulary file")
         }
         guard let text = String(data: data, encoding: .utf8) else { throw TokenizerError("\(vocabFile): vocabulary is not UTF-8") }
-        var tokens = text.components(separatedBy: "\n")
-        if tokens.last == "" { tokens.removeLast() }
-        tokens = tokens.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
+        // Lines on code points: "\r\n" is one Character, so Character-based splitting misses CRLF files.
+        let tokens = text.codePointLines
         let cfg = URL(fileURLWithPath: vocabFile).deletingLastPathComponent().appendingPathComponent("tokenizer_config.json")
         var options = TokenizerConfig()
         if let d = FileManager.default.contents(atPath: cfg.path) {

@@ -2,6 +2,7 @@
 // TFRecord framing (length, masked CRC-32C, payload, masked CRC-32C) around hand-encoded `Event` protocol
 // buffers carrying scalar summaries. No protobuf dependency: the three messages involved are tiny.
 import Foundation
+import FlavaData
 
 /// Writes scalar summaries to a TensorBoard event file.
 public final class TensorBoardWriter {
@@ -36,7 +37,8 @@ public final class TensorBoardWriter {
         }
         var event = Data()
         TensorBoardWriter.fixed64(&event, field: 1, Date().timeIntervalSince1970)
-        event.append(0x10); TensorBoardWriter.varint(&event, UInt64(step))     // field 2, varint: step
+        // field 2, int64 step as a varint (a negative step is its two's complement, as protobuf encodes int64)
+        event.append(0x10); TensorBoardWriter.varint(&event, UInt64(bitPattern: Int64(step)))
         TensorBoardWriter.bytes(&event, field: 5, summary)
         write(event)
     }
@@ -63,6 +65,39 @@ public final class TensorBoardWriter {
     static func fixed64(_ d: inout Data, field: Int, _ v: Double) {
         varint(&d, UInt64(field << 3 | 1))
         withUnsafeBytes(of: v.bitPattern.littleEndian) { d.append(contentsOf: $0) }
+    }
+}
+
+/// Reads TFRecord framing (what `TensorBoardWriter` writes): each record is a little-endian UInt64 length, its
+/// masked CRC-32C, the payload and the payload's masked CRC-32C.
+public enum TFRecordReader {
+    /// The payloads of every record; a truncated record or a wrong checksum is an error naming the offset.
+    public static func records(in data: Data) throws -> [Data] {
+        let bytes = [UInt8](data)
+        func word<T: FixedWidthInteger>(_ at: Int, _: T.Type) -> T {
+            (0..<MemoryLayout<T>.size).reduce(T(0)) { $0 | T(bytes[at + $1]) << (8 * $1) }
+        }
+        var out: [Data] = []
+        var offset = 0
+        while offset < bytes.count {
+            guard bytes.count - offset >= 12 else { throw DataError("TFRecord at byte \(offset): truncated length") }
+            let lengthBytes = Data(bytes[offset..<(offset + 8)])
+            guard word(offset + 8, UInt32.self) == CRC32C.masked(lengthBytes) else {
+                throw DataError("TFRecord at byte \(offset): length checksum mismatch")
+            }
+            let length = word(offset, UInt64.self)
+            guard length <= UInt64(bytes.count - offset - 12), bytes.count - offset - 12 - Int(length) >= 4 else {
+                throw DataError("TFRecord at byte \(offset): truncated payload of \(length) bytes")
+            }
+            let start = offset + 12, end = start + Int(length)
+            let payload = Data(bytes[start..<end])
+            guard word(end, UInt32.self) == CRC32C.masked(payload) else {
+                throw DataError("TFRecord at byte \(offset): payload checksum mismatch")
+            }
+            out.append(payload)
+            offset = end + 4
+        }
+        return out
     }
 }
 

@@ -47,6 +47,14 @@ private func cases() throws -> [Case] {
     #expect(batch[0].attentionMask.suffix(2) == [0, 0])
 }
 
+@Test func crlfVocabularyFilesReadAsLF() throws {
+    let dir = TestPaths.temporaryDirectory()
+    let file = dir.appendingPathComponent("vocab.txt")
+    try ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "cat"].joined(separator: "\r\n").write(to: file, atomically: true, encoding: .utf8)
+    let tok = try BertTokenizer(vocabFile: file.path)
+    #expect(tok.count == 6 && tok.encode("cat").ids == [2, 5, 3])
+}
+
 @Test func vocabularyProblemsAreClearErrors() throws {
     let dir = TestPaths.temporaryDirectory()
     let noUnk = dir.appendingPathComponent("vocab.txt")
@@ -94,7 +102,7 @@ private struct OptionCase: Decodable {
     let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n")
     let all = try lines.map { try JSONDecoder().decode(OptionCase.self, from: Data($0.utf8)) }
     #expect(all.count == 119)
-    let vocab = try String(contentsOfFile: vocabPath, encoding: .utf8).components(separatedBy: "\n").dropLast().map { String($0) }
+    let vocab = try String(contentsOfFile: vocabPath, encoding: .utf8).codePointLines
     for c in all {
         let tok = try BertTokenizer(tokens: vocab, doLowerCase: c.do_lower_case, splitSpecialTokens: c.split_special_tokens)
         let what = "\(c.text.unicodeScalars.map { String(format: "%04X", $0.value) }.joined(separator: " ")) lower=\(c.do_lower_case) split=\(c.split_special_tokens)"

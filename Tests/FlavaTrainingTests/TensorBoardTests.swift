@@ -13,20 +13,16 @@ import TestSupport
     let w = try TensorBoardWriter(directory: dir)
     w.scalars(["loss/mlm": 2.5, "eval/R@1": 0.25], step: 7)
     w.scalars(["loss/mlm": 2.0], step: 8)
+    w.scalars(["loss/mlm": 1.5], step: -3)
     let data = try Data(contentsOf: URL(fileURLWithPath: w.path))
-    var offset = 0, records: [Data] = []
-    while offset < data.count {
-        let lenBytes = data.subdata(in: offset..<(offset + 8))
-        let len = Int(lenBytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
-        let lenCRC = data.subdata(in: (offset + 8)..<(offset + 12)).withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
-        #expect(lenCRC == CRC32C.masked(lenBytes))
-        let payload = data.subdata(in: (offset + 12)..<(offset + 12 + len))
-        let crc = data.subdata(in: (offset + 12 + len)..<(offset + 16 + len)).withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
-        #expect(crc == CRC32C.masked(payload))
-        records.append(payload)
-        offset += 16 + len
-    }
-    #expect(records.count == 3)
+    let records = try TFRecordReader.records(in: data)
+    #expect(records.count == 4)
+    // A negative step is protobuf's ten-byte int64 varint.
+    #expect(records[3].range(of: Data([0x10, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])) != nil)
+    // Truncation and corruption are errors naming the offset.
+    #expect { try TFRecordReader.records(in: data.dropLast()) } throws: { "\($0)".contains("truncated") }
+    var corrupt = data; corrupt[20] ^= 0xff
+    #expect { try TFRecordReader.records(in: corrupt) } throws: { "\($0)".contains("checksum") }
     #expect(String(decoding: records[0], as: UTF8.self).contains("brain.Event:2"))
     #expect(String(decoding: records[1], as: UTF8.self).contains("loss/mlm"))
 }

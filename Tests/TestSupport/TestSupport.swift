@@ -37,8 +37,8 @@ public func closenessReport(_ a: Tensor, _ b: Tensor, atol: Float, rtol: Float, 
 
 /// Runs the release `flava` binary (built by `swift build -c release` before the tests) and returns its exit
 /// status, standard output and standard error.
-public func runFlava(_ args: [String], input: String? = nil) throws -> (status: Int32, out: String, err: String) {
-    let exe = TestPaths.packageRoot.appendingPathComponent(".build/release/flava")
+public func runFlava(_ args: [String], input: String? = nil, executable: String = "flava") throws -> (status: Int32, out: String, err: String) {
+    let exe = TestPaths.packageRoot.appendingPathComponent(".build/release/" + executable)
     let p = Process()
     p.executableURL = exe
     p.arguments = args
