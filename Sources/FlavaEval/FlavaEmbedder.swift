@@ -8,7 +8,15 @@ import FlavaModel
 import FlavaData
 
 /// A FLAVA model folder ready for inference.
-public final class FlavaEmbedder {
+///
+/// Sendable, so a server may call it from many tasks at once. Unchecked, because the model it holds is a
+/// `Module` (reference types with mutable parameters): every method of the embedder only reads the model's
+/// parameters, under `withNoGrad` (grad mode is per thread), records nothing and keeps no state between calls,
+/// and the tokenizer and the image processor are immutable. Changing `model` while other tasks use the
+/// embedder (training it, loading weights into it, switching it to training mode) is a data race the type
+/// cannot prevent. Concurrent calls compete for the same cores and BLAS threads: a service should run them
+/// through one worker that batches them.
+public final class FlavaEmbedder: @unchecked Sendable {
     public let model: FlavaModel
     public let tokenizer: BertTokenizer?
     public let processor: FlavaImageProcessor

@@ -161,6 +161,19 @@ extension FlavaConfig {
             throw ConfigError(file, "describes a model of \(parameterCount) parameters (\(ResourceLimits.bytes(bytes)) in float32), "
                               + "more than this machine's memory (\(ResourceLimits.bytes(memory)))")
         }
+        // The image's token count is fixed by the config (texts are cut to their input length): one image's
+        // attention probabilities [heads, n, n] must fit in half the memory, or every forward pass would fail.
+        let imageTokens = Double(imageConfig.patchesPerSide * imageConfig.patchesPerSide + 1)
+        let multimodalTokens = imageTokens + 1 + Double(min(77, textConfig.maxPositionEmbeddings))
+        for (section, heads, tokens) in [("image_config", imageConfig.numAttentionHeads, imageTokens),
+                                         ("multimodal_config", multimodalConfig.numAttentionHeads, multimodalTokens)] {
+            let attention = Double(heads) * tokens * tokens * 4
+            guard attention <= memory / 2 else {
+                throw ConfigError(file, "\(section): one image makes \(Int(tokens)) tokens (image_size \(imageConfig.imageSize) / "
+                                  + "patch_size \(imageConfig.patchSize)), whose attention (\(ResourceLimits.bytes(attention))) "
+                                  + "would not fit in this machine's memory (\(ResourceLimits.bytes(memory)))")
+            }
+        }
     }
 
     /// Parameters of FlavaModel (the three encoders, the projections and the logit scale).

@@ -18,6 +18,9 @@ public struct FlavaModelOutput {
 }
 
 /// FlavaModel.
+///
+/// Not Sendable: a model is a tree of `Module`s whose parameters (`Variable`s) change in training and in
+/// loading. For inference from several tasks, share a `FlavaEmbedder`, which only reads its model.
 public final class FlavaModel: Module {
     @Child("text_model") public var textModel: FlavaTextModel
     @Child("image_model") public var imageModel: FlavaImageModel

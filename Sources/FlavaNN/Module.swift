@@ -20,7 +20,9 @@ public protocol ModuleSlot: AnyObject {
     func collectAliases(prefix: String, into out: inout [String: String])
 }
 
-/// Base class of every layer and model.
+/// Base class of every layer and model. Not Sendable: parameters, gradients and the training flag are mutable
+/// state shared by reference; one task trains or loads a module at a time (see `FlavaEmbedder` for sharing a
+/// model read-only across tasks).
 open class Module {
     /// Training mode (affects the logit-scale clamp and any dropout); set for the whole tree by `train(_:)`.
     public private(set) var isTraining = false

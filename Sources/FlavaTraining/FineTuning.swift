@@ -106,10 +106,11 @@ public final class MultimodalFineTuner {
         return model(pixels: px, ids: t.ids, mask: t.mask)
     }
 
-    /// Trains for `steps` steps of `batchSize` examples drawn with replacement; `progress(step, loss)`.
+    /// Trains for `steps` steps (0: none) of `batchSize` examples drawn with replacement; `progress(step, loss)`.
     public func train(_ examples: [Example], steps: Int, batchSize: Int, learningRate: Float, seed: UInt64,
                       progress: (Int, Float) -> Void) throws {
         guard !examples.isEmpty else { throw DataError("no training examples") }
+        try FineTuningSettings.check(steps: steps, batchSize: batchSize, learningRate: learningRate)
         model.train()
         let opt = AdamW(namedParameters: model.namedParameters(), .init(learningRate: learningRate, weightDecay: 0.01))
         var g = SeededGenerator(seed: seed)
@@ -147,5 +148,16 @@ public final class MultimodalFineTuner {
             }
         }
         return out
+    }
+}
+
+/// The checks every fine-tuning run's settings get before any work.
+public enum FineTuningSettings {
+    /// `steps` ≥ 0, `batchSize` ≥ 1, `learningRate` positive and finite; the error names the setting.
+    public static func check(steps: Int, batchSize: Int, learningRate: Float, file: String = "fine-tuning settings") throws {
+        let k = ConfigChecker(file: file)
+        try k.int("steps", steps, in: 0...100_000_000)
+        try k.int("batch_size", batchSize, in: 1...65_536)
+        try k.number("learning_rate", Double(learningRate), in: 0...10, aboveLower: true)
     }
 }

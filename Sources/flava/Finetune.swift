@@ -21,6 +21,14 @@ struct Finetune: ParsableCommand {
     @Option(help: "GLUE development TSV (scored); for vqa QUESTIONS.json,ANNOTATIONS.json; for snli-ve / hateful-memes the JSONL.") var dev: String?
     @Option(help: "Image folder (VQAv2: COCO images; SNLI-VE: Flickr30K; Hateful Memes: the dataset folder, default beside the JSONL).") var imageRoot: String?
 
+    func validate() throws {
+        do { try FineTuningSettings.check(steps: steps, batchSize: batchSize, learningRate: learningRate, file: "flags") }
+        catch let e as ConfigError {   // "field 'batch_size' = 0: …" → "--batch-size 0: …"
+            let flag = e.reason.replacingOccurrences(of: "field '", with: "--").replacingOccurrences(of: "' = ", with: " ")
+            throw ValidationError(flag.replacingOccurrences(of: "_", with: "-"))
+        }
+    }
+
     func run() throws {
         if task.hasPrefix("glue-") { return try runGLUE(String(task.dropFirst(5))) }
         if task != "synthetic-vqa" { return try runBenchmark() }

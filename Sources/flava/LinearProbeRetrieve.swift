@@ -85,6 +85,10 @@ struct Retrieve: ParsableCommand {
     @Option(help: "Query image (searches --texts).") var image: String?
     @Option(help: "Results to show.") var topK = 5
 
+    func validate() throws {
+        if topK < 1 { throw ValidationError("--top-k must be at least 1") }
+    }
+
     func run() throws {
         guard (text != nil && folder != nil) || (image != nil && texts != nil) else {
             throw ValidationError("give --text with --folder, or --image with --texts")

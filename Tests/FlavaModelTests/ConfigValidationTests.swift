@@ -99,6 +99,8 @@ private func folder(config: Data) throws -> URL {
     // Sizes that are each in range but describe a model larger than memory.
     let huge = try reason("text_config", "vocab_size", "4000000")
     #expect(huge.contains("model.safetensors") || huge.contains("more than this machine's memory"))
+    // An image of so many patches that one forward pass could not hold its attention.
+    #expect(try reason("image_config", "image_size", "16384").contains("whose attention"))
     // A config that does not belong to the weights is refused from the header, before the model is built.
     let other = try reason("text_config", "intermediate_size", "4096")
     #expect(other.contains("text_model.* tensors hold") && other.contains("text_config"))
