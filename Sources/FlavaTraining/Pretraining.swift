@@ -228,16 +228,24 @@ public final class Pretrainer {
     /// Restores optimizer moments, step, RNG and data positions from a checkpoint written by `saveCheckpoint`
     /// (the model weights are loaded by the caller) and restarts the loaders there.
     public func resume(from dir: String) throws {
-        let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/trainer_state.json"))
-        let state = try JSONDecoder().decode(TrainerState.self, from: data)
-        let opt = try SafeTensorsFile(path: dir + "/optimizer.safetensors")
+        let statePath = dir + "/trainer_state.json"
+        let state = try ConfigError.decode(TrainerState.self, fromFile: statePath)
+        try state.config.validate(file: statePath)
+        let optPath = dir + "/optimizer.safetensors"
+        let opt = try SafeTensorsFile(path: optPath)
         var list: [(m: Tensor, v: Tensor, step: Int)?] = []
-        for (key, _) in named {
-            if opt.info("\(key).exp_avg") != nil {
-                list.append((try opt.floatTensor("\(key).exp_avg").copy(), try opt.floatTensor("\(key).exp_avg_sq").copy(),
-                             try opt.intTensor("\(key).step").values[0]))
-            } else { list.append(nil) }
+        for (key, v) in named {
+            guard opt.info("\(key).exp_avg") != nil else { list.append(nil); continue }
+            for moment in ["exp_avg", "exp_avg_sq"] {
+                guard let info = opt.info("\(key).\(moment)"), info.shape == v.shape else {
+                    throw CheckpointError(optPath, "\(key).\(moment) is missing or not of the parameter's shape \(v.shape)")
+                }
+            }
+            let count = try opt.intTensor("\(key).step")
+            guard count.count == 1, count.values[0] >= 0 else { throw CheckpointError(optPath, "\(key).step is not one non-negative count") }
+            list.append((try opt.floatTensor("\(key).exp_avg").copy(), try opt.floatTensor("\(key).exp_avg_sq").copy(), count.values[0]))
         }
+        guard state.step >= 0 else { throw ConfigError(statePath, "field 'step' = \(state.step): must not be negative") }
         optimizer.restore(list)
         step = state.step
         rng = state.rng

@@ -152,7 +152,11 @@ struct Pretrain: ParsableCommand {
         let trainer = Pretrainer(model: model, tokenizer: tokenizer, config: cfg, sources: sources)
         if let r = resume {
             let (m, _) = try FlavaCheckpoint.loadPreTraining(r)
-            for ((_, a), (_, b)) in zip(model.namedParameters(), m.namedParameters()) { a.value = b.value.copy() }
+            let to = model.namedParameters(), from = m.namedParameters()
+            guard to.map(\.key) == from.map(\.key), zip(to, from).allSatisfy({ $0.variable.shape == $1.variable.shape }) else {
+                throw ConfigError(r, "was trained with another model (its config.json differs from this run's --size and vocabulary)")
+            }
+            for ((_, a), (_, b)) in zip(to, from) { a.value = b.value.copy() }
             try trainer.resume(from: r)
             print("resumed from \(r) at step \(trainer.step)")
         } else {

@@ -95,3 +95,43 @@ private let tinyArgs = ["--size", "tiny", "--batch-size", "8", "--codebook-steps
     let bad = try runFlava(["pretrain", "--output", dir + "/bad", "--pairs", dir + "/missing.jsonl"] + tinyArgs)
     #expect(bad.status != 0 && bad.err.contains("missing.jsonl") && bad.err.split(separator: "\n").count == 1, "\(bad.err)")
 }
+
+@Test func aCorruptOrForeignCheckpointDoesNotResume() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    let r = try runFlava(["pretrain", "--output", dir + "/run", "--steps", "2", "--checkpoint-every", "2"] + tinyArgs)
+    #expect(r.status == 0, "\(r.err)")
+    let ckpt = dir + "/run/checkpoint-2"
+    func resume(_ from: String, _ extra: [String] = []) throws -> (status: Int32, out: String, err: String) {
+        try runFlava(["pretrain", "--output", dir + "/again", "--resume", from, "--vocab", dir + "/run/vocab.txt", "--steps", "3"]
+                     + tinyArgs + extra)
+    }
+    func corrupted(_ name: String, _ edit: (String) throws -> Void) throws -> String {
+        let copy = dir + "/" + name
+        try FileManager.default.copyItem(atPath: ckpt, toPath: copy)
+        try edit(copy)
+        return copy
+    }
+    func expectRefused(_ r: (status: Int32, out: String, err: String), _ needle: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(r.status != 0 && r.err.contains(needle) && r.err.split(separator: "\n").count == 1, "\(r.err)", sourceLocation: sourceLocation)
+    }
+    // trainer_state.json with settings no run could have.
+    let badState = try corrupted("state") { c in
+        let text = try String(contentsOfFile: c + "/trainer_state.json", encoding: .utf8)
+        try text.replacingOccurrences(of: "\"batchSize\" : 8", with: "\"batchSize\" : 0")
+            .write(toFile: c + "/trainer_state.json", atomically: true, encoding: .utf8)
+    }
+    expectRefused(try resume(badState), "batchSize")
+    // Optimizer moments of the wrong shape.
+    let badMoments = try corrupted("moments") { c in
+        let opt = try SafeTensorsFile(path: c + "/optimizer.safetensors")
+        var tensors: [(String, StoredTensor)] = []
+        for key in opt.keys {
+            if key.hasSuffix(".step") { tensors.append((key, .int(try opt.intTensor(key)))) }
+            else { tensors.append((key, .float(key == opt.keys.first(where: { $0.hasSuffix(".exp_avg") }) ? Tensor.zeros([3]) : try opt.floatTensor(key).copy()))) }
+        }
+        try SafeTensors.write(tensors, to: c + "/optimizer.safetensors")
+    }
+    expectRefused(try resume(badMoments), "optimizer.safetensors")
+    // A checkpoint of another model size.
+    expectRefused(try resume(ckpt, ["--size", "small"]), "was trained with another model")
+}
