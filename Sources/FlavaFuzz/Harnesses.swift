@@ -66,6 +66,10 @@ let smallVocabulary: [String] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     + (97...122).map { String(UnicodeScalar($0)!) } + (97...122).map { "##" + String(UnicodeScalar($0)!) }
     + ["the", "photo", "of", "a", "cat", "##s", "##ing", ".", ",", "!", "?", "[", "]", "中", "é", "ü", "ß", "ि", "क", "##ि"]
 let smallTokenizer = try! BertTokenizer(tokens: smallVocabulary)
+/// The option variants (lower-casing × split_special_tokens), built once.
+let tokenizerVariants: [BertTokenizer] = [(true, false), (false, false), (true, true), (false, true)].map {
+    try! BertTokenizer(tokens: smallVocabulary, doLowerCase: $0.0, splitSpecialTokens: $0.1)
+}
 
 // MARK: harnesses
 
@@ -156,8 +160,7 @@ let smallTokenizer = try! BertTokenizer(tokens: smallVocabulary)
 @Sendable func tokenizer(_ data: Data) throws {
     let (which, body) = selector(data)
     let text = String(decoding: body, as: UTF8.self)
-    let tok = which & 1 == 0 ? smallTokenizer
-        : try BertTokenizer(tokens: smallVocabulary, doLowerCase: which & 2 == 0, splitSpecialTokens: which & 4 != 0)
+    let tok = which & 1 == 0 ? smallTokenizer : tokenizerVariants[Int(which >> 1) & 3]
     let maxLength = 2 + Int(which >> 3)
     let e = tok.encode(text, pair: which & 0x80 != 0 ? text : nil, maxLength: max(3, maxLength), padToMaxLength: true)
     expect(e.ids.count == max(3, maxLength), "\(e.ids.count) ids for max length \(max(3, maxLength))")

@@ -31,12 +31,15 @@ struct ZipArchive {
             let loc = eocd - 20
             guard loc >= 0, u32(loc) == 0x0706_4b50 else { throw CheckpointError(path, "zip64 locator missing") }
             let z = u64(loc + 8)
-            guard z >= 0, z + 56 <= size, u32(z) == 0x0606_4b50 else { throw CheckpointError(path, "zip64 end record out of range") }
+            // Comparisons by subtraction: 64-bit fields from the file may be anything, and a sum could overflow.
+            guard z >= 0, z <= size - 56, u32(z) == 0x0606_4b50 else { throw CheckpointError(path, "zip64 end record out of range") }
             count = u64(z + 32); cdSize = u64(z + 40); cdOffset = u64(z + 48)
         }
-        guard cdOffset >= 0, cdSize >= 0, cdOffset + cdSize <= size else {
+        guard cdOffset >= 0, cdSize >= 0, cdOffset <= size, cdSize <= size - cdOffset else {
             throw CheckpointError(path, "zip central directory out of range (file truncated?)")
         }
+        // Every entry takes at least 46 bytes of the directory.
+        guard count >= 0, count <= cdSize / 46 else { throw CheckpointError(path, "zip central directory claims \(count) entries in \(cdSize) bytes") }
         var entries: [String: Entry] = [:]
         var p = cdOffset
         for _ in 0..<count {
@@ -56,9 +59,15 @@ struct ZipArchive {
                 let id = u16(e), len = u16(e + 2)
                 if id == 0x0001 {
                     var q = e + 4
-                    if uncomp == 0xffff_ffff { uncomp = u64(q); q += 8 }
-                    if comp == 0xffff_ffff { comp = u64(q); q += 8 }
-                    if local == 0xffff_ffff { local = u64(q); q += 8 }
+                    let end = min(extraEnd, q + len)
+                    func next() throws -> Int {
+                        guard q + 8 <= end else { throw CheckpointError(path, "corrupt zip64 extra field in entry '\(name)'") }
+                        defer { q += 8 }
+                        return u64(q)
+                    }
+                    if uncomp == 0xffff_ffff { uncomp = try next() }
+                    if comp == 0xffff_ffff { comp = try next() }
+                    if local == 0xffff_ffff { local = try next() }
                 }
                 e += 4 + len
             }
@@ -75,14 +84,14 @@ struct ZipArchive {
             throw CheckpointError(file.path, "zip entry '\(name)' is compressed (method \(e.method)); torch.save writes stored entries, re-save the checkpoint or convert it to safetensors")
         }
         let h = e.localHeader
-        guard h >= 0, h + 30 <= file.size,
+        guard h >= 0, h <= file.size - 30,
               UInt32(littleEndian: file.base.loadUnaligned(fromByteOffset: h, as: UInt32.self)) == 0x0403_4b50 else {
             throw CheckpointError(file.path, "zip entry '\(name)': bad local header")
         }
         let nameLen = Int(UInt16(littleEndian: file.base.loadUnaligned(fromByteOffset: h + 26, as: UInt16.self)))
         let extraLen = Int(UInt16(littleEndian: file.base.loadUnaligned(fromByteOffset: h + 28, as: UInt16.self)))
         let start = h + 30 + nameLen + extraLen
-        guard start + e.size <= file.size else {
+        guard e.size >= 0, start <= file.size, e.size <= file.size - start else {
             throw CheckpointError(file.path, "zip entry '\(name)' runs past the end of the file (truncated?)")
         }
         return (start, e.size)
