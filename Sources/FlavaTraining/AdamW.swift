@@ -106,16 +106,15 @@ public final class AdamW {
     /// Clears the gradients of every parameter in every group.
     public func zeroGrad() { for g in groups { for p in g.parameters { p.grad = nil } } }
 
-    /// The optimizer state in parameter order (for checkpoints): (m, v, step) or nil where no step was taken.
-    public func stateList() -> [(m: Tensor, v: Tensor, step: Int)?] {
-        groups.flatMap { $0.parameters }.map { exp[ObjectIdentifier($0)] }
-    }
+    /// One parameter's state (for checkpoints): its moments and step count, or nil before its first step.
+    public func state(of parameter: Variable) -> (m: Tensor, v: Tensor, step: Int)? { exp[ObjectIdentifier(parameter)] }
 
-    /// Restores state written by `stateList()` for the same parameters in the same order.
-    public func restore(_ list: [(m: Tensor, v: Tensor, step: Int)?]) {
-        let params = groups.flatMap { $0.parameters }
-        precondition(list.count == params.count, "optimizer state has \(list.count) entries for \(params.count) parameters")
+    /// Replaces the whole state by each listed parameter's (moments, step); unlisted parameters start afresh.
+    /// Keyed by parameter, so no order has to match: the groups list parameters in another order than a
+    /// module does.
+    public func restore(_ states: [(parameter: Variable, state: (m: Tensor, v: Tensor, step: Int))]) {
+        let known = Set(groups.flatMap { $0.parameters }.map(ObjectIdentifier.init))
         exp = [:]
-        for (p, s) in zip(params, list) { if let s { exp[ObjectIdentifier(p)] = s } }
+        for (p, s) in states where known.contains(ObjectIdentifier(p)) { exp[ObjectIdentifier(p)] = s }
     }
 }

@@ -212,8 +212,8 @@ public final class Pretrainer {
             try FlavaCheckpoint.save(model, to: tmp)
             try FileManager.default.copyItem(atPath: vocabFile, toPath: tmp + "/vocab.txt")
             var tensors: [(String, StoredTensor)] = []
-            for ((key, _), state) in zip(named, optimizer.stateList()) {
-                guard let s = state else { continue }
+            for (key, v) in named {
+                guard let s = optimizer.state(of: v) else { continue }
                 tensors.append(("\(key).exp_avg", .float(s.m))); tensors.append(("\(key).exp_avg_sq", .float(s.v)))
                 tensors.append(("\(key).step", .int(IntTensor(shape: [], [s.step]))))
             }
@@ -233,9 +233,9 @@ public final class Pretrainer {
         try state.config.validate(file: statePath)
         let optPath = dir + "/optimizer.safetensors"
         let opt = try SafeTensorsFile(path: optPath)
-        var list: [(m: Tensor, v: Tensor, step: Int)?] = []
+        var list: [(parameter: Variable, state: (m: Tensor, v: Tensor, step: Int))] = []
         for (key, v) in named {
-            guard opt.info("\(key).exp_avg") != nil else { list.append(nil); continue }
+            guard opt.info("\(key).exp_avg") != nil else { continue }
             for moment in ["exp_avg", "exp_avg_sq"] {
                 guard let info = opt.info("\(key).\(moment)"), info.shape == v.shape else {
                     throw CheckpointError(optPath, "\(key).\(moment) is missing or not of the parameter's shape \(v.shape)")
@@ -243,7 +243,7 @@ public final class Pretrainer {
             }
             let count = try opt.intTensor("\(key).step")
             guard count.count == 1, count.values[0] >= 0 else { throw CheckpointError(optPath, "\(key).step is not one non-negative count") }
-            list.append((try opt.floatTensor("\(key).exp_avg").copy(), try opt.floatTensor("\(key).exp_avg_sq").copy(), count.values[0]))
+            list.append((v, (try opt.floatTensor("\(key).exp_avg").copy(), try opt.floatTensor("\(key).exp_avg_sq").copy(), count.values[0])))
         }
         guard state.step >= 0 else { throw ConfigError(statePath, "field 'step' = \(state.step): must not be negative") }
         optimizer.restore(list)
@@ -281,6 +281,7 @@ public enum SyntheticEvaluation {
         var out = r.summary.filter { ["image_to_text_R@1", "image_to_text_R@5", "text_to_image_R@1", "text_to_image_R@5"].contains($0.key) }
         out["zero_shot_accuracy"] = z.top1
         out["zero_shot_chance"] = 1 / Double(SyntheticWorld.classNames.count)
+        out["retrieval_candidates"] = Double(candidates)
         return out
     }
 }
@@ -299,7 +300,9 @@ public enum RetrievalEvaluation {
         let embedder = try FlavaEmbedder(model: model, tokenizer: tokenizer, processor: data.processor)
         let i = embedder.imageEmbeddings(embedder.pixelValues(images), batchSize: 50)
         let t = embedder.textEmbeddings(try embedder.tokenize(captions, maxLength: data.maxTextLength), batchSize: 50)
-        return ZeroShot.retrieval(images: i, texts: t, textImage: Array(0..<images.count), ks: [1, 5]).summary
+        var out = ZeroShot.retrieval(images: i, texts: t, textImage: Array(0..<images.count), ks: [1, 5]).summary
             .filter { $0.key.contains("R@") }
+        out["retrieval_candidates"] = Double(images.count)
+        return out
     }
 }
