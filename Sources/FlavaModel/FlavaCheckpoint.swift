@@ -51,8 +51,12 @@ public enum FlavaCheckpoint {
     /// not hold (the heads and codebook of a FlavaModel checkpoint) keep their fresh initialization and are
     /// listed in the report; anything that does not fit (a config that does not match the weights) is one
     /// error naming every offending key.
-    public static func loadPreTraining(_ dir: String, seed: UInt64 = 0) throws -> (FlavaForPreTraining, LoadReport) {
-        let (config, isCodebook) = try self.config(in: dir)
+    /// `adjust` may change what does not change a shape (the loss weights) before the model is built.
+    public static func loadPreTraining(_ dir: String, seed: UInt64 = 0,
+                                       adjust: (inout FlavaConfig) -> Void = { _ in }) throws -> (FlavaForPreTraining, LoadReport) {
+        var (config, isCodebook) = try self.config(in: dir)
+        adjust(&config)
+        try config.validate(file: URL(fileURLWithPath: dir).appendingPathComponent("config.json").path)
         let source = try openWeights(dir)
         guard let layout = FlavaCheckpointLayout.detect(source.keys) else {
             throw CheckpointError(source.sourcePath, "no FLAVA keys found (expected flava.*, image_model.* or blocks.*)")

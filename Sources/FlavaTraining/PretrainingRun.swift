@@ -1,0 +1,362 @@
+// A whole pretraining run, as `flava pretrain` does it and a Swift program can: check every setting and open
+// every data source first; a WordPiece vocabulary trained on the run's own text (unless one is given); the
+// model from a preset, from any config.json, or continued from a checkpoint folder; a visual codebook for the
+// MIM / MMM-image targets (given, taken from that folder, or trained on the run's images); the training loop
+// with held-out evaluation, the best checkpoint, periodic atomic checkpoints, metrics.jsonl and TensorBoard.
+import Foundation
+import FlavaTensor
+import FlavaAutograd
+import FlavaNN
+import FlavaModel
+import FlavaData
+import FlavaEval
+
+/// What a pretraining run is made of.
+public struct PretrainingRunOptions: Sendable {
+    /// Where the model comes from.
+    public enum Model: Sendable, Equatable {
+        /// A named size (`FlavaTrainingPresets`: "small", "tiny"), freshly initialized.
+        case preset(String)
+        /// Any FlavaConfig (a config.json path, the paper's full size say), freshly initialized.
+        case config(String)
+        /// Continue pretraining a checkpoint folder: its config, weights, vocab.txt and, when it has them, its codebook.
+        case from(String)
+    }
+
+    /// Run folder (checkpoints, metrics.jsonl, tensorboard/, vocab.txt, codebook/).
+    public var output = "runs/pretrain"
+    /// Steps, batch, schedule, objectives, probabilities, data settings.
+    public var settings = PretrainingConfig()
+    /// Where `settings` came from, for error messages.
+    public var settingsOrigin = "pretraining settings"
+    public var model = Model.preset("small")
+    /// Source specs (`dataSource(spec:)`) of image–text pairs, images alone and text alone.
+    public var pairs = "synthetic:pairs", images = "synthetic:images", text = "synthetic:text"
+    /// Held-out pairs for retrieval evaluation (default: the synthetic world's held-out split when training on it).
+    public var evalPairs: String?
+    /// Unimodal initialization (paper §3.3): encoders from MLM-only / MIM-only checkpoints.
+    public var initText: String?, initImage: String?
+    /// An existing codebook folder; otherwise one is taken from `.from` or trained for `codebookSteps`.
+    public var codebook: String?
+    public var codebookSteps = 100
+    /// A vocab.txt; otherwise `.from`'s, a resumed checkpoint's, or one trained on the run's own text.
+    public var vocab: String?
+    /// Size of a trained vocabulary (nil: 400 on the synthetic world, 8,000 on other text).
+    public var vocabularySize: Int?
+    /// Continue this run from a checkpoint folder written by it (exact resume).
+    public var resume: String?
+    /// Loss weights set in the model config (mim, mlm, global_contrastive, itm, mmm_image, mmm_text).
+    public var lossWeights: [String: Double] = [:]
+
+    public init() {}
+}
+
+/// What a run reports.
+public struct PretrainingResult: Sendable {
+    /// The best checkpoint's held-out metrics (the last evaluation when none was better).
+    public var evaluation: [String: Double]
+    /// The chance level of each metric on the evaluation set used.
+    public var chance: [String: Double]
+    public var steps: Int
+    public var seconds: Double
+    /// The folder of the best checkpoint, if any evaluation ran.
+    public var bestCheckpoint: String?
+}
+
+/// What a run tells its caller while it works.
+public enum PretrainingEvent {
+    case message(String)
+    case codebookStep(Int, total: Int)
+    case step(PretrainingLogEntry, total: Int)
+}
+
+/// A pretraining run.
+public final class PretrainingRun {
+    public let options: PretrainingRunOptions
+    public static let lossWeightNames = ["mim", "mlm", "global_contrastive", "itm", "mmm_image", "mmm_text"]
+
+    public init(_ options: PretrainingRunOptions) { self.options = options }
+
+    /// Whether a source spec names the built-in synthetic world.
+    static func isSynthetic(_ spec: String) -> Bool { spec.hasPrefix("synthetic") }
+
+    /// Runs everything; `events` sees progress.
+    public func run(_ events: (PretrainingEvent) -> Void = { _ in }) throws -> PretrainingResult {
+        let start = Date()
+        let o = options
+        var cfg = o.settings
+        try cfg.validate(file: o.settingsOrigin)
+        for (name, w) in o.lossWeights {
+            guard PretrainingRun.lossWeightNames.contains(name) else {
+                throw ConfigError("loss weights", "unknown loss '\(name)' (names: \(PretrainingRun.lossWeightNames.joined(separator: ", ")))")
+            }
+            try ConfigChecker(file: "loss weights").number(name, w, in: 0...1e6)
+        }
+        let needed = (pairs: cfg.objectives.needsPairs, images: cfg.objectives.mim, text: cfg.objectives.mlm)
+        // 0. Every source and file is opened and checked before any work.
+        for (spec, used) in [(o.pairs, needed.pairs), (o.images, needed.images), (o.text, needed.text)] where used && !PretrainingRun.isSynthetic(spec) {
+            try PretrainingRun.checkNotEmpty(spec, seed: cfg.seed)
+        }
+        if let e = o.evalPairs { try PretrainingRun.checkNotEmpty(e, seed: cfg.seed) }
+        for path in [o.initText, o.initImage, o.codebook, o.resume].compactMap({ $0 }) {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
+                throw ConfigError(path, "no such checkpoint folder")
+            }
+        }
+        if case .config(let path) = o.model { _ = try FlavaConfig.load(path) }
+        if case .from(let dir) = o.model { _ = try FlavaCheckpoint.config(in: dir) }
+        try FileManager.default.createDirectory(atPath: o.output, withIntermediateDirectories: true)
+        let seed = cfg.seed
+        let world = SyntheticWorld(seed: seed, imageSize: cfg.data.imageSize)
+
+        // 1. Vocabulary.
+        let vocabFile = o.output + "/vocab.txt"
+        try prepareVocabulary(at: vocabFile, world: world, events)
+        let tokenizer = try BertTokenizer(vocabFile: vocabFile)
+
+        // 2. Model (and codebook).
+        var fromReport: LoadReport? = nil
+        let model: FlavaForPreTraining
+        func adjust(_ c: inout FlavaConfig) {
+            cfg.objectives.apply(to: &c)
+            for (name, w) in o.lossWeights {
+                switch name {
+                case "mim": c.mimWeight = w
+                case "mlm": c.mlmWeight = w
+                case "global_contrastive": c.globalContrastiveWeight = w
+                case "itm": c.itmWeight = w
+                case "mmm_image": c.mmmImageWeight = w
+                default: c.mmmTextWeight = w
+                }
+            }
+        }
+        switch o.model {
+        case .preset(let name):
+            guard var c = FlavaTrainingPresets.config(named: name, vocabSize: tokenizer.count) else {
+                throw ConfigError("model size", "'\(name)' is not a preset (small, tiny)")
+            }
+            adjust(&c)
+            var ini = Initializer(seed: seed)
+            model = FlavaForPreTraining(c, init: &ini)
+        case .config(let path):
+            var c = try FlavaConfig.load(path)
+            adjust(&c)
+            var ini = Initializer(range: Float(c.initializerRange), seed: seed)
+            model = FlavaForPreTraining(c, init: &ini)
+        case .from(let dir):
+            let (m, report) = try FlavaCheckpoint.loadPreTraining(dir, seed: seed, adjust: adjust)
+            model = m; fromReport = report
+            events(.message("continuing from \(dir) (\(model.parameterCount) parameters)"))
+        }
+        let tc = model.config.textConfig
+        guard tokenizer.count <= tc.vocabSize else {
+            throw TokenizerError("\(vocabFile): \(tokenizer.count) tokens, more than the model's text_config.vocab_size (\(tc.vocabSize))")
+        }
+        cfg.data.imageSize = model.config.imageConfig.imageSize
+        cfg.data.patchSize = model.config.imageConfig.patchSize
+        cfg.data.maxTextLength = min(cfg.data.maxTextLength, tc.maxPositionEmbeddings)
+        try cfg.data.validate(ConfigChecker(file: "the model's image size").nested("data"))
+
+        if cfg.objectives.needsCodebook && o.resume == nil {
+            try prepareCodebook(model, fromReport: fromReport, data: cfg.data, world: world, seed: seed, events)
+        }
+        let world2 = SyntheticWorld(seed: seed, imageSize: cfg.data.imageSize)
+        func source(_ spec: String, _ kind: SyntheticSource.Kind) throws -> DataSource {
+            PretrainingRun.isSynthetic(spec) ? SyntheticSource(world: world2, kind: kind, length: 20_000)
+                : try dataSource(spec: spec, imageSize: cfg.data.imageSize, seed: seed)
+        }
+        let sources: [String: DataSource] = ["pairs": try source(o.pairs, .pairs), "images": try source(o.images, .images),
+                                             "text": try source(o.text, .text)]
+        let syntheticEval = PretrainingRun.isSynthetic(o.pairs) && o.evalPairs == nil
+        try initializeEncoders(model, events)
+
+        let trainer = Pretrainer(model: model, tokenizer: tokenizer, config: cfg, sources: sources)
+        if let r = o.resume {
+            let (m, _) = try FlavaCheckpoint.loadPreTraining(r)
+            let to = model.namedParameters(), from = m.namedParameters()
+            guard to.map(\.key) == from.map(\.key), zip(to, from).allSatisfy({ $0.variable.shape == $1.variable.shape }) else {
+                throw ConfigError(r, "was trained with another model (its config.json differs from this run's model and vocabulary)")
+            }
+            for ((_, a), (_, b)) in zip(to, from) { a.value = b.value.copy() }
+            try trainer.resume(from: r)
+            events(.message("resumed from \(r) at step \(trainer.step)"))
+        } else {
+            try trainer.start()
+        }
+        defer { trainer.stop() }
+
+        // 3. Train.
+        let log = try FileHandle.forAppending(o.output + "/metrics.jsonl")
+        defer { try? log.close() }
+        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+        let board = try TensorBoardWriter(directory: o.output + "/tensorboard")
+        let steps = cfg.steps
+        var lastEval: [String: Double] = [:], bestEval: [String: Double] = [:]
+        var best = trainer.bestScore ?? -1
+        var bestPath: String? = nil
+        let evalSource = try o.evalPairs.map { try dataSource(spec: $0, imageSize: cfg.data.imageSize) }
+        while trainer.step < steps {
+            var entry = try trainer.trainStep()
+            if (trainer.step % cfg.evalEvery == 0 || trainer.step == steps) && (syntheticEval || evalSource != nil) {
+                lastEval = try withNoGrad {
+                    if let evalSource {
+                        return try RetrievalEvaluation.run(model: model.flava, tokenizer: tokenizer, source: evalSource, data: cfg.data)
+                    }
+                    return try SyntheticEvaluation.run(model: model.flava, tokenizer: tokenizer, world: world2, data: cfg.data)
+                }
+                entry.eval = lastEval
+                let score = (lastEval["image_to_text_R@1"] ?? 0) + (lastEval["zero_shot_accuracy"] ?? 0)
+                if score > best {
+                    best = score; trainer.bestScore = best; bestEval = lastEval
+                    bestPath = try trainer.saveCheckpoint(in: o.output, name: "best", vocabFile: vocabFile)
+                }
+            }
+            if trainer.step % cfg.checkpointEvery == 0 || trainer.step == steps {
+                _ = try trainer.saveCheckpoint(in: o.output, vocabFile: vocabFile)
+            }
+            log.write(try enc.encode(entry) + Data("\n".utf8))
+            var scalars = Dictionary(uniqueKeysWithValues: entry.losses.map { ("loss/" + $0.key, $0.value) })
+            scalars["train/learning_rate"] = entry.learningRate
+            scalars["train/samples_per_second"] = entry.samplesPerSecond
+            for (k, v) in entry.eval ?? [:] { scalars["eval/" + k] = v }
+            board.scalars(scalars, step: trainer.step)
+            events(.step(entry, total: steps))
+        }
+        if !bestEval.isEmpty { lastEval = bestEval }
+        return PretrainingResult(evaluation: lastEval, chance: PretrainingRun.chance(of: lastEval), steps: trainer.step,
+                                 seconds: Date().timeIntervalSince(start), bestCheckpoint: bestPath)
+    }
+
+    /// Chance levels of the evaluation metrics: recall@K among N candidates is K/N, zero-shot is 1/classes.
+    static func chance(of eval: [String: Double]) -> [String: Double] {
+        var out: [String: Double] = [:]
+        if let n = eval["retrieval_candidates"], n > 0 {
+            for (k, _) in eval where k.contains("_R@") {
+                if let kk = Double(k.split(separator: "@").last ?? "") { out[k] = min(1, kk / n) }
+            }
+        }
+        if let c = eval["zero_shot_chance"] { out["zero_shot_accuracy"] = c }
+        return out
+    }
+
+    /// A source spec that opens and yields at least one record, or an error naming it.
+    static func checkNotEmpty(_ spec: String, seed: UInt64) throws {
+        let source = try dataSource(spec: spec, seed: seed)
+        guard try source.stream(epoch: 0, seed: seed).next() != nil else { throw DataError("\(spec): the dataset is empty") }
+    }
+
+    /// vocab.txt in the run folder: given, the checkpoint's, kept from an earlier start of this run, or trained.
+    func prepareVocabulary(at vocabFile: String, world: SyntheticWorld, _ events: (PretrainingEvent) -> Void) throws {
+        let o = options
+        var given = o.vocab
+        if given == nil, case .from(let dir) = o.model { given = dir + "/vocab.txt" }
+        if given == nil, let r = o.resume, FileManager.default.fileExists(atPath: r + "/vocab.txt") { given = r + "/vocab.txt" }
+        if let v = given {
+            guard FileManager.default.fileExists(atPath: v) else { throw TokenizerError("\(v): no such vocabulary file") }
+            if URL(fileURLWithPath: v).standardizedFileURL != URL(fileURLWithPath: vocabFile).standardizedFileURL {
+                try? FileManager.default.removeItem(atPath: vocabFile)
+                try FileManager.default.copyItem(atPath: v, toPath: vocabFile)
+            }
+            return
+        }
+        if FileManager.default.fileExists(atPath: vocabFile) { return }
+        let needed = o.settings.objectives
+        // Pairs' captions, then the text source's sentences, for the sources the objectives use.
+        let specs = [(o.pairs, needed.needsPairs, false), (o.text, needed.mlm, true)].filter(\.1)
+        var corpus: [String] = []
+        var describe: [String] = []
+        for (spec, _, isText) in specs {
+            if PretrainingRun.isSynthetic(spec) {
+                // The synthetic world's text: every caption of 4,000 scenes, or 2,000 unpaired sentences.
+                corpus += isText ? (0..<2000).map { world.unpairedText($0) } : (0..<4000).flatMap { world.sample($0).captions }
+                describe.append(isText ? "the synthetic world's sentences" : "the synthetic world's captions")
+            } else {
+                let stream = try dataSource(spec: spec, seed: o.settings.seed).stream(epoch: 0, seed: 0)
+                var n = 0
+                while n < 50_000, let r = try stream.next() {
+                    if let t = r.text { corpus.append(t); n += 1 }
+                }
+                describe.append("\(n) texts of \(spec)")
+            }
+        }
+        guard !corpus.isEmpty else { throw DataError("no text to train a vocabulary on (give --vocab)") }
+        let allSynthetic = specs.allSatisfy { PretrainingRun.isSynthetic($0.0) }
+        let trainer = WordPieceTrainer(vocabSize: o.vocabularySize ?? (allSynthetic ? 400 : 8000), minFrequency: 2)
+        let words = trainer.train(wordCounts: trainer.countWords(corpus))
+        let text = Data((words.joined(separator: "\n") + "\n").utf8)
+        try AtomicFile.write(to: vocabFile) { sink in try text.withUnsafeBytes { try sink.write($0) } }
+        events(.message("vocabulary: \(words.count) WordPiece tokens trained on \(describe.joined(separator: " and "))"))
+    }
+
+    /// Gives the model its frozen codebook: given, kept from `.from`, or trained on the run's images.
+    func prepareCodebook(_ model: FlavaForPreTraining, fromReport: LoadReport?, data: PretrainingDataConfig, world: SyntheticWorld,
+                         seed: UInt64, _ events: (PretrainingEvent) -> Void) throws {
+        let o = options
+        let vocabulary = model.config.imageConfig.vocabSize
+        if let cb = o.codebook {
+            let loaded = try FlavaCheckpoint.loadCodebook(cb)
+            guard loaded.config.vocabSize == vocabulary else {
+                throw ConfigError(cb, "codebook has \(loaded.config.vocabSize) codes, the model predicts \(vocabulary)")
+            }
+            model.imageCodebook = loaded
+        } else if let report = fromReport, model.imageCodebook != nil, !report.missing.contains(where: { $0.hasPrefix("image_codebook.") }) {
+            events(.message("codebook: the one in the checkpoint"))
+        } else {
+            var cc = CodebookTrainingConfig.small
+            cc.steps = o.codebookSteps; cc.seed = seed
+            cc.codebook = model.config.imageCodebookConfig; cc.codebook.freeze = false
+            cc.decoder = CodebookTrainingConfig.mirroredDecoder(cc.codebook)
+            cc.imageSize = data.codebookSize
+            try cc.validate(file: "the codebook for this run")
+            let ct = CodebookTrainer(config: cc)
+            let proc = data.processor
+            if PretrainingRun.isSynthetic(o.images) {
+                func images(_ range: Range<Int>) -> Tensor {
+                    ShapeKernel.stack(range.map { proc.codebookPixelValues(world.unpairedImage($0)) })
+                }
+                // k-means start on images the training steps below do not use.
+                ct.initializeCodes(from: images(1_000_000..<(1_000_000 + cc.kmeansImages)))
+                for s in 0..<cc.steps {
+                    _ = ct.step(images((s * cc.batchSize)..<((s + 1) * cc.batchSize)), step: s)
+                    events(.codebookStep(s + 1, total: cc.steps))
+                }
+            } else {
+                let images = try CodebookImages(images: o.images, heldOut: nil, size: cc.imageSize, seed: seed, evalCount: 1, processor: proc)
+                ct.initializeCodes(from: try images.trainingBatch(cc.kmeansImages))
+                for s in 0..<cc.steps {
+                    _ = ct.step(try images.trainingBatch(cc.batchSize), step: s)
+                    events(.codebookStep(s + 1, total: cc.steps))
+                }
+            }
+            try ct.save(to: o.output + "/codebook")
+            model.imageCodebook = try FlavaCheckpoint.loadCodebook(o.output + "/codebook")
+        }
+        for (_, p) in model.imageCodebook!.namedParameters() { p.freeze() }
+    }
+
+    /// Unimodal initialization (paper §3.3): encoders from MLM-only / MIM-only runs, the rest as it is.
+    func initializeEncoders(_ model: FlavaForPreTraining, _ events: (PretrainingEvent) -> Void) throws {
+        for (dir, isText) in [(options.initText, true), (options.initImage, false)] {
+            guard let dir else { continue }
+            let (src, _) = try FlavaCheckpoint.loadPreTraining(dir)
+            let from = (isText ? src.flava.textModel as Module : src.flava.imageModel).namedParameters()
+            let to = (isText ? model.flava.textModel as Module : model.flava.imageModel).namedParameters()
+            guard from.map(\.key) == to.map(\.key), zip(from, to).allSatisfy({ $0.variable.shape == $1.variable.shape }) else {
+                throw ConfigError(dir, "its encoder does not have this model's shape (same model size and vocabulary needed)")
+            }
+            for (a, b) in zip(to, from) { a.variable.value = b.variable.value.copy() }
+            events(.message("initialized the \(isText ? "text" : "image") encoder from \(dir)"))
+        }
+    }
+}
+
+extension FileHandle {
+    /// Opens (creating if needed) a file for appending.
+    public static func forAppending(_ path: String) throws -> FileHandle {
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw DataError("\(path): cannot open for writing") }
+        h.seekToEndOfFile()
+        return h
+    }
+}
