@@ -135,3 +135,67 @@ private let tinyArgs = ["--size", "tiny", "--batch-size", "8", "--codebook-steps
     // A checkpoint of another model size.
     expectRefused(try resume(ckpt, ["--size", "small"]), "was trained with another model")
 }
+
+/// A user's data: image–text pairs in a JSONL manifest, an image folder, and a text file, with words the
+/// synthetic world never uses.
+private func userData(_ dir: String) throws {
+    let world = SyntheticWorld(seed: 4, imageSize: 40)
+    let words = ["harbour", "lighthouse", "meadow", "orchard", "glacier", "canyon", "volcano", "lagoon"]
+    var lines: [String] = []
+    try FileManager.default.createDirectory(atPath: dir + "/folder/a", withIntermediateDirectories: true)
+    for i in 0..<24 {
+        let s = world.sample(i)
+        try s.image.savePNG(dir + "/img\(i).png")
+        try s.image.savePNG(dir + "/folder/a/img\(i).png")
+        lines.append(#"{"image": "img\#(i).png", "caption": "a \#(words[i % 8]) near the \#(words[(i + 3) % 8])"}"#)
+    }
+    try lines.joined(separator: "\n").write(toFile: dir + "/pairs.jsonl", atomically: true, encoding: .utf8)
+    try (0..<60).map { "the \(words[$0 % 8]) and the \(words[($0 + 5) % 8]) at dawn" }.joined(separator: "\n")
+        .write(toFile: dir + "/text.txt", atomically: true, encoding: .utf8)
+}
+
+@Test func continuingACheckpointOnUserDataAndTrainingAnyConfig() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    try userData(dir)
+    let data = ["--pairs", dir + "/pairs.jsonl", "--images", "folder:" + dir + "/folder", "--text", "text:" + dir + "/text.txt"]
+    let small = ["--batch-size", "8", "--codebook-steps", "3", "--warmup", "2", "--eval-every", "1000", "--checkpoint-every", "1000"]
+    // A fresh model of a config.json of one's own; the vocabulary is trained on the run's own text.
+    var config = FlavaTrainingPresets.tinyConfig(vocabSize: 200)
+    config.textConfig.numHiddenLayers = 2; config.imageConfig.imageSize = 40
+    try config.save(dir + "/config.json")
+    let a = try runFlava(["pretrain", "--output", dir + "/a", "--model-config", dir + "/config.json", "--steps", "3",
+                          "--vocab-size", "120", "--eval-pairs", dir + "/pairs.jsonl"] + data + small)
+    #expect(a.status == 0, "\(a.err)")
+    #expect(a.out.contains("trained on") && a.out.contains("pairs.jsonl") && !a.out.contains("synthetic"), "\(a.out)")
+    let vocab = try String(contentsOfFile: dir + "/a/vocab.txt", encoding: .utf8).codePointLines
+    #expect(vocab.contains("harbour") || vocab.contains("lighthouse"), "user words missing from the vocabulary")
+    let tok = try BertTokenizer(vocabFile: dir + "/a/vocab.txt")
+    #expect(!tok.encode("a lighthouse near the meadow").ids.contains(tok.unkId))
+    // The results table's chance column comes from the evaluation set: 24 candidates, so R@1 chance 1/24.
+    #expect(a.out.contains(String(format: "%.3f", 1.0 / 24)), "\(a.out)")
+    let saved = try FlavaConfig.load(dir + "/a/checkpoint-3/config.json")
+    #expect(saved.textConfig.numHiddenLayers == 2 && saved.imageConfig.imageSize == 40)
+    // Continue pretraining that checkpoint with all five losses: its config, weights, vocabulary and codebook.
+    let b = try runFlava(["pretrain", "--output", dir + "/b", "--from", dir + "/a/checkpoint-3", "--steps", "2"] + data + small)
+    #expect(b.status == 0, "\(b.err)")
+    #expect(b.out.contains("continuing from") && b.out.contains("codebook: the one in the checkpoint"), "\(b.out)")
+    #expect(try String(contentsOfFile: dir + "/b/vocab.txt", encoding: .utf8) == String(contentsOfFile: dir + "/a/vocab.txt", encoding: .utf8))
+    let (model, report) = try FlavaCheckpoint.loadPreTraining(dir + "/b/checkpoint-2")
+    #expect(report.isExact && model.config.textConfig.numHiddenLayers == 2)
+    #expect(try losses(dir + "/b").count == 2)
+}
+
+@Test func everySourceIsCheckedBeforeAnyWork() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    try userData(dir)
+    try Data().write(to: URL(fileURLWithPath: dir + "/empty.jsonl"))
+    for (flag, value, needle) in [("--pairs", dir + "/missing.jsonl", "missing.jsonl"), ("--text", "text:" + dir + "/nope.txt", "nope.txt"),
+                                  ("--images", dir + "/empty.jsonl", "empty"), ("--eval-pairs", dir + "/gone.jsonl", "gone.jsonl"),
+                                  ("--model-config", dir + "/none.json", "none.json"), ("--from", dir + "/nowhere", "nowhere")] {
+        let out = dir + "/run-" + flag.dropFirst(2)
+        let r = try runFlava(["pretrain", "--output", out, flag, value] + tinyArgs)
+        #expect(r.status != 0 && r.err.contains(needle) && r.err.split(separator: "\n").count == 1, "\(flag): \(r.err)")
+        // Nothing was started: no vocabulary, no codebook.
+        #expect(!FileManager.default.fileExists(atPath: out + "/vocab.txt"), "\(flag) trained a vocabulary first")
+    }
+}
