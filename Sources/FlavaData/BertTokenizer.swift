@@ -36,6 +36,8 @@ public final class BertTokenizer: Sendable {
     public let unkId: Int, clsId: Int, sepId: Int, padId: Int, maskId: Int
     /// Where the vocabulary came from (its file), for error messages.
     public let source: String
+    /// The longest token, in code points: no longer piece can match, which bounds WordPiece's search.
+    let longestToken: Int
 
     /// Special tokens written in the text (the five above and any additional ones), matched as whole tokens
     /// before normalization, longest first, case-sensitively, as transformers does; empty when
@@ -85,6 +87,7 @@ public final class BertTokenizer: Sendable {
         vocab = v
         idToToken = tokens
         self.source = source
+        longestToken = tokens.reduce(0) { max($0, $1.unicodeScalars.count) }
         self.doLowerCase = doLowerCase
         self.stripAccents = stripAccents ?? doLowerCase
         self.tokenizeChineseChars = tokenizeChineseChars
@@ -123,7 +126,7 @@ public final class BertTokenizer: Sendable {
         var pieces: [String] = []
         var start = 0
         while start < chars.count {
-            var end = chars.count
+            var end = min(chars.count, start + longestToken)
             var found: String? = nil
             while start < end {
                 var s = String(String.UnicodeScalarView(chars[start..<end]))
