@@ -139,8 +139,9 @@ public final class DataLoader<Item, Batch>: @unchecked Sendable {
 
 /// The loader's background state: the producing thread holds this object strongly, so it stays alive while the
 /// thread runs even if the `DataLoader` that owns it is released (which stops it).
-/// Sendable: `ready`, `failure`, `finished`, `stopped` and `position` are read and written under `lock`; the
-/// stream, `batchCounter` and the closures are touched only by the producing thread after `init` returns.
+/// Sendable: `ready`, `failure`, `finished`, `stopped`, `position` and `publishedLog` are read and written under
+/// `lock`; the stream (with its own bad-sample log), `batchCounter` and the closures are touched only by the
+/// producing thread after `init` returns, which copies the log to `publishedLog` after each batch.
 final class DataLoaderProducer<Item, Batch>: @unchecked Sendable {
     typealias Transform = @Sendable (RawRecord, inout SeededGenerator) throws -> Item
     typealias Collate = ([Item], inout SeededGenerator) -> Batch
@@ -181,7 +182,9 @@ final class DataLoaderProducer<Item, Batch>: @unchecked Sendable {
     }
 
     /// Skipped samples so far.
-    var badSamples: BadSampleLog { lock.lock(); defer { lock.unlock() }; return stream.log }
+    var badSamples: BadSampleLog { lock.lock(); defer { lock.unlock() }; return publishedLog }
+    /// The stream's bad-sample log as of the last batch made.
+    private var publishedLog = BadSampleLog()
 
     func produce() {
         while true {
@@ -229,6 +232,7 @@ final class DataLoaderProducer<Item, Batch>: @unchecked Sendable {
                 case .failure(let e): stream.log.add("\(records[i].0.origin): \(e)")
                 }
             }
+            lock.lock(); publishedLog = stream.log; lock.unlock()
             try stream.checkBad()
         }
         if items.isEmpty { return nil }
