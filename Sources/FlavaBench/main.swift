@@ -185,6 +185,7 @@ struct TrainStep: ParsableCommand {
     @Option(help: "Timed steps.") var iterations = 3
     @Option(help: "Write the model's config.json here (for the PyTorch side).") var dumpConfig: String?
     @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "Gradient checkpointing: recompute each encoder layer's activations in backward.") var gradCheckpointing = false
 
     func run() throws {
         var config = FlavaConfig()
@@ -197,6 +198,7 @@ struct TrainStep: ParsableCommand {
         var ini = Initializer(seed: 0)
         let model = FlavaForPreTraining(config, init: &ini)
         model.train()
+        model.setGradientCheckpointing(gradCheckpointing)
         let opt = AdamW(namedParameters: model.namedParameters().filter { $0.variable.requiresGrad }, .init(learningRate: 1e-4, weightDecay: 0.1))
         var g = SeededGenerator(seed: 1)
         let b = batchSize, n = (imageSize / config.imageConfig.patchSize) * (imageSize / config.imageConfig.patchSize)
@@ -216,8 +218,10 @@ struct TrainStep: ParsableCommand {
         }
         let t = time(iterations: iterations) { step() }
         let sps = Double(b) / t.median
-        print(String(format: "train step (%@, batch %d): %.2f s, %.2f samples/s, peak RSS %.0f MiB", size, b, t.median, sps, Double(ProcessMemory.peakResidentBytes) / 1048576))
-        emit(json, ["bench": "train_step", "size": size, "batch_size": b, "seconds": t.median, "samples_per_second": sps, "peak_rss_bytes": ProcessMemory.peakResidentBytes])
+        print(String(format: "train step (%@, batch %d%@): %.2f s, %.2f samples/s, peak RSS %.0f MiB", size, b,
+                     gradCheckpointing ? ", checkpointing" : "", t.median, sps, Double(ProcessMemory.peakResidentBytes) / 1048576))
+        emit(json, ["bench": "train_step", "size": size, "batch_size": b, "grad_checkpointing": gradCheckpointing, "seconds": t.median,
+                    "samples_per_second": sps, "peak_rss_bytes": ProcessMemory.peakResidentBytes])
     }
 }
 

@@ -6,6 +6,9 @@ import FlavaNN
 /// FlavaEncoder: the stack of FlavaLayers (keys `layer.0…`).
 public final class FlavaEncoder: Module {
     @ChildList("layer") public var layers: [FlavaLayer]
+    /// Recompute each layer's activations in backward instead of keeping them (HF `gradient_checkpointing`):
+    /// training memory for the encoder drops to one layer's activations plus each layer's input.
+    public var gradientCheckpointing = false
 
     public init(_ sizes: FlavaLayerSizes, layers n: Int, init ini: inout Initializer) {
         super.init()
@@ -15,7 +18,9 @@ public final class FlavaEncoder: Module {
     /// x [B, T, H] → the last layer's output [B, T, H] (HF `hidden_states[-1]`, before the final LayerNorm).
     public func callAsFunction(_ x: Variable, mask: Tensor?) -> Variable {
         var h = x
-        for layer in layers { h = layer(h, mask: mask) }
+        for layer in layers {
+            h = gradientCheckpointing ? checkpointed(h) { layer($0, mask: mask) } : layer(h, mask: mask)
+        }
         return h
     }
 }
@@ -49,4 +54,11 @@ public func expandBatch(_ x: Variable, to batch: Int) -> Variable {
 /// The additive attention mask Hugging Face builds from a 0/1 mask: (1 − m)·finfo(float32).min, [B, T].
 public func extendedAttentionMask(_ mask: IntTensor?) -> Tensor? {
     mask.map { additiveAttentionMask($0) }
+}
+
+extension Module {
+    /// Switches gradient checkpointing on or off for every FlavaEncoder in this module's tree.
+    public func setGradientCheckpointing(_ on: Bool) {
+        for (_, m) in namedModules() { (m as? FlavaEncoder)?.gradientCheckpointing = on }
+    }
 }

@@ -57,11 +57,13 @@ public struct PretrainingConfig: Codable, Sendable {
     public var checkpointEvery = 400
     public var evalEvery = 200
     public var data = PretrainingDataConfig()
+    /// Recompute each encoder layer's activations in backward (less memory, one more forward of the encoders).
+    public var gradientCheckpointing = false
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case steps, batchSize, accumulation, learningRate, weightDecay, warmupSteps, maxGradNorm, probabilities, objectives
-        case seed, checkpointEvery, evalEvery, data
+        case seed, checkpointEvery, evalEvery, data, gradientCheckpointing
     }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -73,6 +75,7 @@ public struct PretrainingConfig: Codable, Sendable {
         objectives = try c.value(.objectives, d.objectives); seed = try c.value(.seed, d.seed)
         checkpointEvery = try c.value(.checkpointEvery, d.checkpointEvery); evalEvery = try c.value(.evalEvery, d.evalEvery)
         data = try c.value(.data, d.data)
+        gradientCheckpointing = try c.value(.gradientCheckpointing, d.gradientCheckpointing)
     }
 
     /// Checks every setting; the error names `file`, the field and its value.

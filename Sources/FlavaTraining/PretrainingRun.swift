@@ -149,6 +149,7 @@ public final class PretrainingRun {
             model = m; fromReport = report
             events(.message("continuing from \(dir) (\(model.parameterCount) parameters)"))
         }
+        model.setGradientCheckpointing(cfg.gradientCheckpointing)
         let tc = model.config.textConfig
         guard tokenizer.count <= tc.vocabSize else {
             throw TokenizerError("\(vocabFile): \(tokenizer.count) tokens, more than the model's text_config.vocab_size (\(tc.vocabSize))")

@@ -36,6 +36,8 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Continue from this checkpoint folder.") var resume: String?
     @Option(help: "Seed (default 0).") var seed: UInt64?
     @Option(help: "Write a JSON summary here.") var summary: String?
+    @Flag(help: "Recompute each encoder layer's activations in backward: less memory for larger batches, about one more forward pass of time.")
+    var gradCheckpointing = false
     @Option(help: "Model size: small (default) or tiny (for smoke tests).") var size = "small"
     @Option(help: "Train a fresh model of this config.json (any FlavaConfig, e.g. the paper's full size) instead of a preset.") var modelConfig: String?
     @Option(help: "Continue pretraining this checkpoint folder (its config, weights, vocab.txt and codebook when present).") var from: String?
@@ -62,6 +64,7 @@ struct Pretrain: ParsableCommand {
         if let v = seed { o.settings.seed = v }
         if let v = evalEvery { o.settings.evalEvery = v }
         if let v = checkpointEvery { o.settings.checkpointEvery = v }
+        if gradCheckpointing { o.settings.gradientCheckpointing = true }
         if config == nil && [steps, batchSize, accumulation, warmup, evalEvery, checkpointEvery].contains(where: { $0 != nil }) {
             o.settingsOrigin = "flags"
         }

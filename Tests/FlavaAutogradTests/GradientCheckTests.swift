@@ -153,3 +153,19 @@ func conv2dGradient(kernel: Int, padding: Int, stride: Int) {
     let targets = Tensor.randomUniform([2, n], using: &g)
     expectGrad([rand([2, n], seed: 51, scale: 2)]) { binaryCrossEntropyWithLogits($0[0], targets: targets) }
 }
+
+/// Gradient checkpointing: the block's input and the parameters it closes over (here, inputs of the check
+/// used inside the block) get their gradients through the recomputation.
+@Test(arguments: oddSizes) func checkpointedBlockGradient(n: Int) {
+    expectGrad([rand([3, n], seed: 41), rand([5, n], seed: 42), rand([5], seed: 43)]) { v in
+        let w = v[1], b = v[2]
+        return checkpointed(v[0]) { x in gelu(linear(x, weight: w, bias: b)) * gelu(linear(x, weight: w, bias: b)) }
+    }
+    // Nested blocks and a block whose input needs no gradient (only the weights inside it do).
+    let constant = Variable(rand([2, n], seed: 46))
+    expectGrad([rand([2, n], seed: 44), rand([n, n], seed: 45)]) { v in
+        let w = v[1]
+        let inner = checkpointed(constant) { x in checkpointed(x) { y in tanh(matmul(y, w)) } }
+        return inner * v[0]
+    }
+}

@@ -85,9 +85,12 @@ private func pretrainInput(_ g: SafeTensorsFile, _ tag: String) throws -> FlavaP
     }
 }
 
-@Test(arguments: ["pretrain_pair", "pretrain_image", "pretrain_text"])
-func pretrainingLossesAndEveryGradientMatchTheReference(tag: String) throws {
+/// With gradient checkpointing on, the encoders recompute their activations in backward: the same losses and
+/// gradients.
+@Test(arguments: ["pretrain_pair", "pretrain_image", "pretrain_text"], [false, true])
+func pretrainingLossesAndEveryGradientMatchTheReference(tag: String, checkpointing: Bool) throws {
     let (model, g) = try loadTiny()
+    model.setGradientCheckpointing(checkpointing)
     let out = model(try pretrainInput(g, tag))
     let loss = try #require(out.loss)
     try expectClose(loss.value, g, "\(tag).loss")
@@ -120,3 +123,4 @@ func pretrainingLossesAndEveryGradientMatchTheReference(tag: String) throws {
         #expect(ours.array.allSatisfy { $0 == 0 }, "\(key) got a gradient here but none in the reference")
     }
 }
+
