@@ -20,19 +20,36 @@ enum FlavaConfigBounds {
     static let imageSide = 1...16_384
 }
 
-/// The checks every transformer section shares.
-private func checkTransformer(_ k: ConfigChecker, hidden: Int, layers: Int, heads: Int, intermediate: Int, act: String,
-                              hiddenDropout: Double, attentionDropout: Double, initializerRange: Double, eps: Double) throws {
-    try k.int("hidden_size", hidden, in: FlavaConfigBounds.hidden)
-    try k.int("num_hidden_layers", layers, in: FlavaConfigBounds.layers)
-    try k.int("num_attention_heads", heads, in: FlavaConfigBounds.heads)
-    try k.require(hidden % heads == 0, "hidden_size", hidden, "must be a multiple of num_attention_heads (\(heads))")
-    try k.int("intermediate_size", intermediate, in: FlavaConfigBounds.intermediate)
-    try k.oneOf("hidden_act", act, ["gelu"], "the activation this implementation computes")
-    try k.number("hidden_dropout_prob", hiddenDropout, in: 0...0.999)
-    try k.number("attention_probs_dropout_prob", attentionDropout, in: 0...0.999)
-    try k.number("initializer_range", initializerRange, in: 0...10)
-    try k.number("layer_norm_eps", eps, in: 0...1, aboveLower: true)
+/// The fields every transformer section (image, text, multimodal) has.
+protocol FlavaTransformerSection {
+    var hiddenSize: Int { get }
+    var numHiddenLayers: Int { get }
+    var numAttentionHeads: Int { get }
+    var intermediateSize: Int { get }
+    var hiddenAct: String { get }
+    var hiddenDropoutProb: Double { get }
+    var attentionProbsDropoutProb: Double { get }
+    var initializerRange: Double { get }
+    var layerNormEps: Double { get }
+}
+extension FlavaImageConfig: FlavaTransformerSection {}
+extension FlavaTextConfig: FlavaTransformerSection {}
+extension FlavaMultimodalConfig: FlavaTransformerSection {}
+
+extension FlavaTransformerSection {
+    /// The checks every transformer section shares.
+    func validateTransformer(_ k: ConfigChecker) throws {
+        try k.int("hidden_size", hiddenSize, in: FlavaConfigBounds.hidden)
+        try k.int("num_hidden_layers", numHiddenLayers, in: FlavaConfigBounds.layers)
+        try k.int("num_attention_heads", numAttentionHeads, in: FlavaConfigBounds.heads)
+        try k.require(hiddenSize % numAttentionHeads == 0, "hidden_size", hiddenSize, "must be a multiple of num_attention_heads (\(numAttentionHeads))")
+        try k.int("intermediate_size", intermediateSize, in: FlavaConfigBounds.intermediate)
+        try k.oneOf("hidden_act", hiddenAct, ["gelu"], "the activation this implementation computes")
+        try k.number("hidden_dropout_prob", hiddenDropoutProb, in: 0...0.999)
+        try k.number("attention_probs_dropout_prob", attentionProbsDropoutProb, in: 0...0.999)
+        try k.number("initializer_range", initializerRange, in: 0...10)
+        try k.number("layer_norm_eps", layerNormEps, in: 0...1, aboveLower: true)
+    }
 }
 
 /// Exact parameter counts of the modules, from the sizes alone (tested against the built modules).
@@ -52,9 +69,7 @@ enum FlavaParameterCount {
 extension FlavaImageConfig {
     /// Checks every field; errors name `file` and the field under `section`.
     public func validate(_ k: ConfigChecker) throws {
-        try checkTransformer(k, hidden: hiddenSize, layers: numHiddenLayers, heads: numAttentionHeads, intermediate: intermediateSize,
-                             act: hiddenAct, hiddenDropout: hiddenDropoutProb, attentionDropout: attentionProbsDropoutProb,
-                             initializerRange: initializerRange, eps: layerNormEps)
+        try validateTransformer(k)
         try k.int("image_size", imageSize, in: FlavaConfigBounds.imageSide)
         try k.int("patch_size", patchSize, in: 1...imageSize)
         try k.require(numChannels == 3, "num_channels", numChannels, "must be 3 (images are decoded to RGB)")
@@ -72,9 +87,7 @@ extension FlavaImageConfig {
 extension FlavaTextConfig {
     /// Checks every field; errors name `file` and the field under `section`.
     public func validate(_ k: ConfigChecker) throws {
-        try checkTransformer(k, hidden: hiddenSize, layers: numHiddenLayers, heads: numAttentionHeads, intermediate: intermediateSize,
-                             act: hiddenAct, hiddenDropout: hiddenDropoutProb, attentionDropout: attentionProbsDropoutProb,
-                             initializerRange: initializerRange, eps: layerNormEps)
+        try validateTransformer(k)
         try k.int("vocab_size", vocabSize, in: FlavaConfigBounds.vocabulary)
         try k.int("type_vocab_size", typeVocabSize, in: FlavaConfigBounds.tokenTypes)
         // At least room for [CLS] and [SEP].
@@ -94,9 +107,7 @@ extension FlavaTextConfig {
 extension FlavaMultimodalConfig {
     /// Checks every field; errors name `file` and the field under `section`.
     public func validate(_ k: ConfigChecker) throws {
-        try checkTransformer(k, hidden: hiddenSize, layers: numHiddenLayers, heads: numAttentionHeads, intermediate: intermediateSize,
-                             act: hiddenAct, hiddenDropout: hiddenDropoutProb, attentionDropout: attentionProbsDropoutProb,
-                             initializerRange: initializerRange, eps: layerNormEps)
+        try validateTransformer(k)
     }
 
     /// Parameters of FlavaMultimodalModel built from this config.

@@ -22,17 +22,24 @@ private func cases() throws -> [Case] {
     return try text.split(separator: "\n").map { try JSONDecoder().decode(Case.self, from: Data($0.utf8)) }
 }
 
+/// One reference case: tokens and ids without special tokens, and the encoding padded to 77.
+private func expectReference(_ tok: BertTokenizer, _ text: String, pair: String?, tokens: [String], ids: [Int], ids77: [Int],
+                             mask77: [Int], types77: [Int], what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(tok.tokenize(text) == tokens, "tokens of \(what)", sourceLocation: sourceLocation)
+    #expect(tok.convertToIds(tok.tokenize(text)) == ids, "ids of \(what)", sourceLocation: sourceLocation)
+    let e = tok.encode(text, pair: pair, maxLength: 77, padToMaxLength: true)
+    #expect(e.ids == ids77, "ids_77 of \(what)", sourceLocation: sourceLocation)
+    #expect(e.attentionMask == mask77, "mask_77 of \(what)", sourceLocation: sourceLocation)
+    #expect(e.tokenTypeIds == types77, "type_ids_77 of \(what)", sourceLocation: sourceLocation)
+}
+
 @Test func everyReferenceCaseTokenizesIdentically() throws {
     let tok = try BertTokenizer(vocabFile: vocabPath)
     let all = try cases()
     #expect(all.count == 74)
     for c in all {
-        #expect(tok.tokenize(c.text) == c.tokens, "tokens of \(c.text.debugDescription)")
-        #expect(tok.convertToIds(tok.tokenize(c.text)) == c.ids, "ids of \(c.text.debugDescription)")
-        let e = tok.encode(c.text, pair: c.pair, maxLength: 77, padToMaxLength: true)
-        #expect(e.ids == c.ids_77, "ids_77 of \(c.text.debugDescription)")
-        #expect(e.attentionMask == c.mask_77, "mask_77 of \(c.text.debugDescription)")
-        #expect(e.tokenTypeIds == c.type_ids_77, "type_ids_77 of \(c.text.debugDescription)")
+        expectReference(tok, c.text, pair: c.pair, tokens: c.tokens, ids: c.ids, ids77: c.ids_77, mask77: c.mask_77,
+                        types77: c.type_ids_77, what: c.text.debugDescription)
     }
 }
 
@@ -106,12 +113,8 @@ private struct OptionCase: Decodable {
     for c in all {
         let tok = try BertTokenizer(tokens: vocab, doLowerCase: c.do_lower_case, splitSpecialTokens: c.split_special_tokens)
         let what = "\(c.text.unicodeScalars.map { String(format: "%04X", $0.value) }.joined(separator: " ")) lower=\(c.do_lower_case) split=\(c.split_special_tokens)"
-        #expect(tok.tokenize(c.text) == c.tokens, "tokens of \(what)")
-        #expect(tok.convertToIds(tok.tokenize(c.text)) == c.ids, "ids of \(what)")
-        let e = tok.encode(c.text, pair: c.pair, maxLength: 77, padToMaxLength: true)
-        #expect(e.ids == c.ids_77, "ids_77 of \(what)")
-        #expect(e.attentionMask == c.mask_77, "mask_77 of \(what)")
-        #expect(e.tokenTypeIds == c.type_ids_77, "type_ids_77 of \(what)")
+        expectReference(tok, c.text, pair: c.pair, tokens: c.tokens, ids: c.ids, ids77: c.ids_77, mask77: c.mask_77,
+                        types77: c.type_ids_77, what: what)
     }
 }
 
