@@ -159,10 +159,11 @@ public final class PretrainingRun {
         cfg.data.maxTextLength = min(cfg.data.maxTextLength, tc.maxPositionEmbeddings)
         try cfg.data.validate(ConfigChecker(file: "the model's image size").nested("data"))
 
-        if cfg.objectives.needsCodebook && o.resume == nil {
-            try prepareCodebook(model, fromReport: fromReport, data: cfg.data, world: world, seed: seed, events)
-        }
+        // The world at the model's image size (the vocabulary above needs only its text).
         let world2 = SyntheticWorld(seed: seed, imageSize: cfg.data.imageSize)
+        if cfg.objectives.needsCodebook && o.resume == nil {
+            try prepareCodebook(model, fromReport: fromReport, data: cfg.data, world: world2, seed: seed, events)
+        }
         func source(_ spec: String, _ kind: SyntheticSource.Kind) throws -> DataSource {
             PretrainingRun.isSynthetic(spec) ? SyntheticSource(world: world2, kind: kind, length: 20_000)
                 : try dataSource(spec: spec, imageSize: cfg.data.imageSize, seed: seed)
