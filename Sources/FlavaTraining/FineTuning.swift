@@ -151,6 +151,79 @@ public final class MultimodalFineTuner {
     }
 }
 
+/// Fine-tunes a FlavaForTextClassification on a GLUE task (classification with cross-entropy, STS-B regression
+/// with MSE), AdamW with warmup + cosine, and predicts on examples: the text side of the paper's evaluation.
+public final class GLUEFineTuner {
+    public let task: GLUETask
+    public let model: FlavaForTextClassification
+    public let tokenizer: BertTokenizer
+    public let maxLength: Int
+
+    /// A fresh head (seeded by `seed`) over `text`; sequences cut to `maxLength` (at most the model's positions).
+    public init(text: FlavaTextModel, tokenizer: BertTokenizer, task: GLUETask, maxLength: Int = 128, seed: UInt64 = 0) throws {
+        guard tokenizer.count <= text.config.vocabSize else {
+            throw TokenizerError("\(tokenizer.source): \(tokenizer.count) tokens, more than the model's text_config.vocab_size (\(text.config.vocabSize))")
+        }
+        var ini = Initializer(seed: seed)
+        model = FlavaForTextClassification(text: text, classes: task.isRegression ? 1 : task.labels.count, init: &ini)
+        self.task = task
+        self.tokenizer = tokenizer
+        self.maxLength = min(maxLength, text.config.maxPositionEmbeddings)
+    }
+
+    /// ids, attention mask and token types [N, L] of examples (pairs as segment A / B), padded to the longest.
+    func encode(_ ex: [GLUEExample]) -> (IntTensor, IntTensor, IntTensor) {
+        let encs = ex.map { tokenizer.encode($0.textA, pair: $0.textB, maxLength: maxLength) }
+        let l = encs.map(\.ids.count).max() ?? 2
+        func pad(_ a: [Int], _ v: Int) -> [Int] { a + Array(repeating: v, count: l - a.count) }
+        return (IntTensor(shape: [ex.count, l], encs.flatMap { pad($0.ids, tokenizer.padId) }),
+                IntTensor(shape: [ex.count, l], encs.flatMap { pad($0.attentionMask, 0) }),
+                IntTensor(shape: [ex.count, l], encs.flatMap { pad($0.tokenTypeIds, 0) }))
+    }
+
+    /// Trains for `steps` steps of `batchSize` labelled examples drawn with replacement; `progress(step, loss)`.
+    public func train(_ examples: [GLUEExample], steps: Int, batchSize: Int, learningRate: Float, seed: UInt64,
+                      progress: (Int, Float) -> Void) throws {
+        guard !examples.isEmpty else { throw DataError("no training examples") }
+        guard examples.allSatisfy({ $0.label != nil || $0.score != nil }) else { throw DataError("unlabelled training examples") }
+        try FineTuningSettings.check(steps: steps, batchSize: batchSize, learningRate: learningRate)
+        model.train()
+        let opt = AdamW(namedParameters: model.namedParameters(), .init(learningRate: learningRate, weightDecay: 0.01))
+        var g = SeededGenerator(seed: seed)
+        for step in 0..<steps {
+            let ex = (0..<min(batchSize, examples.count)).map { _ in examples[Int(g.next() % UInt64(examples.count))] }
+            let (ids, mask, types) = encode(ex)
+            let out = model(ids: ids, mask: mask, types: types)
+            let loss = task.isRegression ? mseLoss(out, Tensor(shape: [ex.count, 1], ex.map { Float($0.score!) }))
+                                         : crossEntropy(out, labels: ex.map { $0.label! })
+            model.zeroGrad(); loss.backward()
+            opt.learningRateScale = Float(LearningRateSchedule.cosine(warmup: max(1, steps / 10), total: steps).multiplier(at: step))
+            Gradients.clipGlobalNorm(model.parameters, maxNorm: 1.0)
+            opt.step()
+            progress(step + 1, loss.value.scalarValue)
+        }
+        model.train(false)
+    }
+
+    /// The predicted class (or, for regression, the score) of each example.
+    public func predict(_ examples: [GLUEExample]) -> [Double] {
+        var preds: [Double] = []
+        for start in stride(from: 0, to: examples.count, by: 64) {
+            let chunk = Array(examples[start..<min(examples.count, start + 64)])
+            let (ids, mask, types) = encode(chunk)
+            let out = withNoGrad { model(ids: ids, mask: mask, types: types).value }
+            let k = out.shape[1]
+            for i in 0..<chunk.count {
+                if task.isRegression { preds.append(Double(out[flat: i])) } else {
+                    let row = (0..<k).map { out[flat: i * k + $0] }
+                    preds.append(Double(row.indices.max { row[$0] < row[$1] }!))
+                }
+            }
+        }
+        return preds
+    }
+}
+
 /// The checks every fine-tuning run's settings get before any work.
 public enum FineTuningSettings {
     /// `steps` ≥ 0, `batchSize` ≥ 1, `learningRate` positive and finite; the error names the setting.

@@ -142,55 +142,19 @@ extension Finetune {
         guard let train, let dev else { throw ValidationError("GLUE tasks need --train and --dev TSV files") }
         let trainSet = try glue.read(train), devSet = try glue.read(dev)
         guard trainSet.allSatisfy({ $0.label != nil || $0.score != nil }) else { throw DataError("\(train): unlabelled examples") }
-        let flava = try FlavaCheckpoint.loadModel(model)
-        let tok = try BertTokenizer(vocabFile: model + "/vocab.txt")
-        let maxLen = min(128, flava.config.textConfig.maxPositionEmbeddings)
-        var ini = Initializer(seed: seed)
-        let clf = FlavaForTextClassification(text: flava.textModel, classes: glue.isRegression ? 1 : glue.labels.count, init: &ini)
-        clf.train()
-        let opt = AdamW(namedParameters: clf.namedParameters(), .init(learningRate: learningRate, weightDecay: 0.01))
-        func encode(_ ex: [GLUEExample]) -> (IntTensor, IntTensor, IntTensor) {
-            let encs = ex.map { tok.encode($0.textA, pair: $0.textB, maxLength: maxLen) }
-            let l = encs.map(\.ids.count).max() ?? 2
-            func pad(_ a: [Int], _ v: Int) -> [Int] { a + Array(repeating: v, count: l - a.count) }
-            return (IntTensor(shape: [ex.count, l], encs.flatMap { pad($0.ids, tok.padId) }),
-                    IntTensor(shape: [ex.count, l], encs.flatMap { pad($0.attentionMask, 0) }),
-                    IntTensor(shape: [ex.count, l], encs.flatMap { pad($0.tokenTypeIds, 0) }))
-        }
-        var g = SeededGenerator(seed: seed &+ 9)
-        let bar = ProgressBar(total: steps, label: "finetune")
-        for step in 0..<steps {
-            let ex = (0..<min(batchSize, trainSet.count)).map { _ in trainSet[Int(g.next() % UInt64(trainSet.count))] }
-            let (ids, mask, types) = encode(ex)
-            let out = clf(ids: ids, mask: mask, types: types)
-            let loss = glue.isRegression ? mseLoss(out, Tensor(shape: [ex.count, 1], ex.map { Float($0.score!) }))
-                                         : crossEntropy(out, labels: ex.map { $0.label! })
-            clf.zeroGrad(); loss.backward()
-            opt.learningRateScale = Float(LearningRateSchedule.cosine(warmup: max(1, steps / 10), total: steps).multiplier(at: step))
-            Gradients.clipGlobalNorm(clf.parameters, maxNorm: 1.0)
-            opt.step()
-            bar.update(step + 1, extra: String(format: "loss %.3f", loss.value.scalarValue))
-        }
-        clf.train(false)
-        var preds: [Double] = []
-        for start in stride(from: 0, to: devSet.count, by: 64) {
-            let chunk = Array(devSet[start..<min(devSet.count, start + 64)])
-            let (ids, mask, types) = encode(chunk)
-            let out = withNoGrad { clf(ids: ids, mask: mask, types: types).value }
-            let k = out.shape[1]
-            for i in 0..<chunk.count {
-                if glue.isRegression { preds.append(Double(out[flat: i])) } else {
-                    let row = (0..<k).map { out[flat: i * k + $0] }
-                    preds.append(Double(row.indices.max { row[$0] < row[$1] }!))
-                }
-            }
-        }
         guard devSet.allSatisfy({ $0.label != nil || $0.score != nil }) else { throw DataError("\(dev): unlabelled examples cannot be scored") }
+        let flava = try FlavaCheckpoint.loadModel(model)
+        let tuner = try GLUEFineTuner(text: flava.textModel, tokenizer: try BertTokenizer(vocabFile: model + "/vocab.txt"), task: glue, seed: seed)
+        let bar = ProgressBar(total: steps, label: "finetune")
+        try tuner.train(trainSet, steps: steps, batchSize: batchSize, learningRate: learningRate, seed: seed &+ 9) {
+            bar.update($0, extra: String(format: "loss %.3f", $1))
+        }
+        let preds = tuner.predict(devSet)
         let m = glue.metrics(predictions: preds, gold: devSet)
         var t = TextTable(["task", "metric", "value"])
         for (k, v) in m.sorted(by: { $0.key < $1.key }) { t.add([name.uppercased(), k, String(format: "%.4f", v)]) }
         print(t.render())
-        try save(clf, config: flava.config)
+        try save(tuner.model, config: flava.config)
         try writeSummary(m, to: summary)
     }
 }
