@@ -19,7 +19,7 @@ struct CodebookTrain: ParsableCommand {
         The encoder is Hugging Face's FlavaImageCodebook (one code per 8×8 pixels), the decoder mirrors it as \
         DALL-E's does. Training: k-means start of the code projection, Gumbel-softmax with an annealed temperature \
         (straight-through), KL to the uniform prior with an annealed weight, a code-usage term, dead-code restarts, \
-        and the logit-Laplace reconstruction loss (or MSE). OUTPUT gets config.json + model.safetensors (loadable by \
+        and an MSE reconstruction loss (or DALL-E's logit-Laplace). OUTPUT gets config.json + model.safetensors (loadable by \
         transformers' FlavaImageCodebook.from_pretrained), decoder_config.json + decoder.safetensors, \
         codebook_training.json, metrics.jsonl, report.svg and reconstructions.png. Held-out figures: PSNR, codes \
         used and code perplexity.
@@ -28,19 +28,18 @@ struct CodebookTrain: ParsableCommand {
     @Option(help: "Training images: a source spec (manifest, WebDataset shards, folder:DIR, coco:ANN:ROOT; default: the synthetic world).") var images: String?
     @Option(help: "Held-out images for the figures (default: the synthetic world's held-out split, or 1 in 20 records of --images).") var heldOut: String?
     @Option(help: "A JSON file of codebook training settings (codebook, decoder, image_size, steps, …); flags override it.") var config: String?
-    @Option(help: "Optimizer steps (default 600).") var steps: Int?
+    @Option(help: "Optimizer steps (default 700).") var steps: Int?
     @Option(help: "Batch size (default 32).") var batchSize: Int?
-    @Option(help: "Peak learning rate (default 1e-3).") var learningRate: Float?
+    @Option(help: "Peak learning rate (default 3e-3).") var learningRate: Float?
     @Option(help: "Training image side in pixels, a multiple of 8 (default 64, the small model's).") var imageSize: Int?
     @Option(help: "Number of codes (default 512).") var vocabSize: Int?
-    @Option(help: "Reconstruction loss: logit_laplace (default, as DALL-E) or mse.") var reconstruction: String?
+    @Option(help: "Reconstruction loss: mse (default) or logit_laplace (DALL-E's).") var reconstruction: String?
     @Option(help: "Evaluate on the held-out images every N steps (default 100).") var evalEvery = 100
     @Option(help: "Seed (default 0).") var seed: UInt64?
     @Option(help: "Output folder.") var output: String
     @Option(help: "Write a JSON summary (psnr_db, codes_used, vocab_size, perplexity, …) here.") var summary: String?
 
     func run() throws {
-        let start = Date()
         var cfg = CodebookTrainingConfig.small
         if let config { cfg = try ConfigError.decode(CodebookTrainingConfig.self, fromFile: config) }
         if let steps { cfg.steps = steps }
@@ -53,44 +52,16 @@ struct CodebookTrain: ParsableCommand {
         try cfg.validate(file: config ?? "codebook training settings")
         guard evalEvery >= 1 else { throw ValidationError("--eval-every must be positive") }
 
-        // Data: pixels for the codebook in [0.1, 0.9], [3, S, S] per image.
-        let s = cfg.imageSize
-        let proc = FlavaImageProcessor(FlavaImageProcessorConfig(imageSize: 2 * s))   // codebook side = S
-        precondition(proc.config.codebookSize == s)
-        let data = try CodebookImages(images: images, heldOut: heldOut, size: s, seed: cfg.seed, evalCount: cfg.evalImages, processor: proc)
-        let held = try data.heldOutPixels()
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-
-        print("codebook: \(cfg.codebook.vocabSize) codes, hidden \(cfg.codebook.hiddenSize), \(s)-pixel images (\(s / 8)×\(s / 8) codes each), "
-              + "\(cfg.steps) steps of \(cfg.batchSize); \(data.description); \(held.shape[0]) held-out images")
-        let trainer = CodebookTrainer(config: cfg)
-        if cfg.kmeansImages > 0 { trainer.initializeCodes(from: try data.trainingBatch(cfg.kmeansImages)) }
-
-        let log = try FileHandle.forAppending(output + "/metrics.jsonl")
-        try log.truncate(atOffset: 0)
-        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
-        let bar = ProgressBar(total: cfg.steps, label: "codebook")
-        var last = trainer.evaluate(held)
-        for step in 0..<cfg.steps {
-            let batch = try data.trainingBatch(cfg.batchSize)
-            let entry = trainer.step(batch, step: step)
-            var record = CodebookLogEntry(step: entry)
-            if (step + 1) % evalEvery == 0 || step + 1 == cfg.steps {
-                last = trainer.evaluate(held)
-                record.eval = last
+        var bar: ProgressBar? = nil
+        let result = try CodebookTrainingRun.run(config: cfg, images: images, heldOut: heldOut, evalEvery: evalEvery, output: output) { event in
+            switch event {
+            case .message(let m): print(m)
+            case .step(let e, let last):
+                if bar == nil { bar = ProgressBar(total: cfg.steps, label: "codebook") }
+                bar!.update(e.step + 1, extra: String(format: "rec %.3f  PSNR %.1f dB  codes %d", e.reconstruction, last.psnrDB, last.codesUsed))
             }
-            log.write(try enc.encode(record) + Data("\n".utf8))
-            bar.update(step + 1, extra: String(format: "rec %.3f  PSNR %.1f dB  codes %d", entry.reconstruction, last.psnrDB, last.codesUsed))
         }
-        try log.close()
-        try trainer.save(to: output)
-
-        // Report.
-        let seconds = Date().timeIntervalSince(start)
-        let shown = ShapeKernel.slice(held, axis: 0, start: 0, end: min(8, held.shape[0]))
-        let (tokens, recon) = trainer.reconstruct(shown)
-        try CodebookPictures.sideBySide(originals: shown, mapped: true, reconstructions: recon, tokens: tokens,
-                                        captions: (0..<shown.shape[0]).map { "held-out \($0)" }).savePNG(output + "/reconstructions.png")
+        let last = result.metrics, seconds = result.seconds
         try CodebookReport.write(metrics: output + "/metrics.jsonl", to: output + "/report.svg")
         var t = TextTable(["held-out metric", "value"])
         t.add(["psnr_db", String(format: "%.2f", last.psnrDB)])
@@ -101,52 +72,9 @@ struct CodebookTrain: ParsableCommand {
         if let summary {
             let out: [String: Any] = ["psnr_db": last.psnrDB, "codes_used": last.codesUsed, "vocab_size": last.vocabSize,
                                       "perplexity": last.perplexity, "steps": cfg.steps, "seconds": seconds, "codebook": output,
-                                      "held_out_images": held.shape[0], "image_size": s]
+                                      "held_out_images": result.heldOutImages, "image_size": cfg.imageSize]
             try writeSummary(out, to: summary)
         }
-    }
-}
-
-/// One line of metrics.jsonl.
-struct CodebookLogEntry: Codable {
-    var step: Int, loss: Double, reconstruction: Double, kl: Double, usage: Double, temperature: Double, klWeight: Double, learningRate: Double
-    var eval: CodebookMetrics?
-    init(step e: CodebookStepLog) {
-        step = e.step; loss = e.loss; reconstruction = e.reconstruction; kl = e.kl; usage = e.usage
-        temperature = e.temperature; klWeight = e.klWeight; learningRate = e.learningRate
-    }
-    enum CodingKeys: String, CodingKey {
-        case step, loss, reconstruction, kl, usage, temperature, klWeight = "kl_weight", learningRate = "learning_rate", eval
-    }
-}
-
-/// Pictures of codebook inputs beside their reconstructions.
-enum CodebookPictures {
-    /// Codebook pixels [B, 3, S, S] (mapped to [0.1, 0.9] when `mapped`) and reconstructions in [0, 1] → one
-    /// picture: each input beside its reconstruction, with a caption.
-    static func sideBySide(originals: Tensor, mapped: Bool, reconstructions: Tensor, tokens: IntTensor, captions: [String]) -> RGBImage {
-        var items: [(image: RGBImage, caption: String)] = []
-        for i in 0..<originals.shape[0] {
-            let o = ShapeKernel.slice(originals, axis: 0, start: i, end: i + 1)
-            let r = ShapeKernel.slice(reconstructions, axis: 0, start: i, end: i + 1)
-            items.append((image(o, mapped: mapped), captions[i]))
-            let distinct = Set(tokens.values[(i * tokens.shape[1])..<((i + 1) * tokens.shape[1])]).count
-            items.append((image(r, mapped: false), "reconstruction (\(distinct) distinct codes)"))
-        }
-        return ImageGrid.compose(items, columns: 4, tile: 128, captionLines: 2)
-    }
-
-    /// [1, 3, S, S] → RGB image.
-    static func image(_ t: Tensor, mapped: Bool) -> RGBImage {
-        let (h, w) = (t.shape[2], t.shape[3])
-        var img = RGBImage(width: w, height: h, fill: (0, 0, 0))
-        let p = t.storage.pointer
-        for c in 0..<3 { for y in 0..<h { for x in 0..<w {
-            var v = p[(c * h + y) * w + x]
-            if mapped { v = (v - 0.1) / 0.8 }
-            img.pixels[(y * w + x) * 3 + c] = UInt8(max(0, min(255, (v * 255).rounded())))
-        } } }
-        return img
     }
 }
 
