@@ -111,26 +111,15 @@ public final class MultimodalFineTuner {
                       progress: (Int, Float) -> Void) throws {
         guard !examples.isEmpty else { throw DataError("no training examples") }
         try FineTuningSettings.check(steps: steps, batchSize: batchSize, learningRate: learningRate)
-        model.train()
-        let opt = AdamW(namedParameters: model.namedParameters(), .init(learningRate: learningRate, weightDecay: 0.01))
-        var g = SeededGenerator(seed: seed)
-        for step in 0..<steps {
+        try FineTuningSettings.loop(model, steps: steps, learningRate: learningRate, seed: seed, progress: progress) { g in
             let ex = (0..<batchSize).map { _ in examples[Int(g.next() % UInt64(examples.count))] }
             let out = try logits(ex)
-            let loss: Variable
             if ex[0].soft != nil {
                 let targets = Tensor(shape: [ex.count, classes], ex.flatMap { $0.soft! })
-                loss = binaryCrossEntropyWithLogits(out, targets: targets) * Float(classes)   // summed over answers, as VQA
-            } else {
-                loss = crossEntropy(out, labels: ex.map { $0.label! })
+                return binaryCrossEntropyWithLogits(out, targets: targets) * Float(classes)   // summed over answers, as VQA
             }
-            model.zeroGrad(); loss.backward()
-            opt.learningRateScale = Float(LearningRateSchedule.cosine(warmup: max(1, steps / 10), total: steps).multiplier(at: step))
-            Gradients.clipGlobalNorm(model.parameters, maxNorm: 1.0)
-            opt.step()
-            progress(step + 1, loss.value.scalarValue)
+            return crossEntropy(out, labels: ex.map { $0.label! })
         }
-        model.train(false)
     }
 
     /// Class probabilities (softmax) or answer scores (sigmoid) for each example.
@@ -187,22 +176,13 @@ public final class GLUEFineTuner {
         guard !examples.isEmpty else { throw DataError("no training examples") }
         guard examples.allSatisfy({ $0.label != nil || $0.score != nil }) else { throw DataError("unlabelled training examples") }
         try FineTuningSettings.check(steps: steps, batchSize: batchSize, learningRate: learningRate)
-        model.train()
-        let opt = AdamW(namedParameters: model.namedParameters(), .init(learningRate: learningRate, weightDecay: 0.01))
-        var g = SeededGenerator(seed: seed)
-        for step in 0..<steps {
+        try FineTuningSettings.loop(model, steps: steps, learningRate: learningRate, seed: seed, progress: progress) { g in
             let ex = (0..<min(batchSize, examples.count)).map { _ in examples[Int(g.next() % UInt64(examples.count))] }
             let (ids, mask, types) = encode(ex)
             let out = model(ids: ids, mask: mask, types: types)
-            let loss = task.isRegression ? mseLoss(out, Tensor(shape: [ex.count, 1], ex.map { Float($0.score!) }))
-                                         : crossEntropy(out, labels: ex.map { $0.label! })
-            model.zeroGrad(); loss.backward()
-            opt.learningRateScale = Float(LearningRateSchedule.cosine(warmup: max(1, steps / 10), total: steps).multiplier(at: step))
-            Gradients.clipGlobalNorm(model.parameters, maxNorm: 1.0)
-            opt.step()
-            progress(step + 1, loss.value.scalarValue)
+            return task.isRegression ? mseLoss(out, Tensor(shape: [ex.count, 1], ex.map { Float($0.score!) }))
+                                     : crossEntropy(out, labels: ex.map { $0.label! })
         }
-        model.train(false)
     }
 
     /// The predicted class (or, for regression, the score) of each example.
@@ -232,5 +212,24 @@ public enum FineTuningSettings {
         try k.int("steps", steps, in: 0...100_000_000)
         try k.int("batch_size", batchSize, in: 1...65_536)
         try k.number("learning_rate", Double(learningRate), in: 0...10, aboveLower: true)
+    }
+
+    /// The fine-tuning loop both tuners share: AdamW (weight decay 0.01) over every parameter of `model`, warmup
+    /// over a tenth of the steps then cosine, clipping at 1; `loss(g)` draws a batch with `g` and returns its loss.
+    static func loop(_ model: Module, steps: Int, learningRate: Float, seed: UInt64, progress: (Int, Float) -> Void,
+                     loss: (inout SeededGenerator) throws -> Variable) throws {
+        model.train()
+        defer { model.train(false) }
+        let opt = AdamW(namedParameters: model.namedParameters(), .init(learningRate: learningRate, weightDecay: 0.01))
+        let schedule = LearningRateSchedule.cosine(warmup: max(1, steps / 10), total: steps)
+        var g = SeededGenerator(seed: seed)
+        for step in 0..<steps {
+            let l = try loss(&g)
+            model.zeroGrad(); l.backward()
+            opt.learningRateScale = Float(schedule.multiplier(at: step))
+            Gradients.clipGlobalNorm(model.parameters, maxNorm: 1.0)
+            opt.step()
+            progress(step + 1, l.value.scalarValue)
+        }
     }
 }
