@@ -5,19 +5,21 @@
 # findings. A crash, a sanitizer report, an input running over 10 s or a single allocation over 2 GB is a
 # finding: its input is kept in .build-fuzz/findings/HARNESS/ and the script exits non-zero.
 #
-#   bash scripts/fuzz.sh [--seconds N] [--parallel P] [--keep-corpus DIR] [HARNESS…]
+#   bash scripts/fuzz.sh [--seconds N] [--parallel P] [--seed S] [--keep-corpus DIR] [HARNESS…]
 #
+# --seed S fixes libFuzzer's random seed (CI uses one, so a run explores the same mutations each time);
 # --keep-corpus DIR keeps the grown corpora (DIR/HARNESS) for a later run or a merge into the seeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=60; parallel=2; keep=""; harnesses=()
+seconds=60; parallel=2; keep=""; seed=0; harnesses=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --parallel) parallel="$2"; shift 2 ;;
     --keep-corpus) keep="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --seed) seed="$2"; shift 2 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     -*) echo "fuzz: unknown option $1" >&2; exit 2 ;;
     *) harnesses+=("$1"); shift ;;
   esac
@@ -53,7 +55,7 @@ fuzz_one() {
   local max_len=65536
   [ "$h" = tokenizer ] && max_len=8192
   timeout --kill-after=30 $((seconds + 120)) "$bin" run "$h" -max_total_time="$seconds" -timeout=10 \
-    -rss_limit_mb=4096 -malloc_limit_mb=2048 -max_len=$max_len -print_final_stats=1 \
+    -rss_limit_mb=4096 -malloc_limit_mb=2048 -max_len=$max_len -seed="$seed" -print_final_stats=1 \
     -artifact_prefix="$findings/$h/" "$dir/corpus" > "$dir/log" 2>&1
   echo $? > "$dir/rc"
   set -e
