@@ -5,7 +5,7 @@ import Testing
 import Foundation
 import TestSupport
 
-@Test func everySeedAndEveryPastFindingReplaysWithoutACrash() throws {
+@Test(.timeLimit(.minutes(2))) func everySeedAndEveryPastFindingReplaysWithoutACrash() throws {
     let fuzz = TestPaths.packageRoot.appendingPathComponent("Tests/Fuzz").path
     let r = try runFlava(["replay", "all", fuzz + "/corpus", fuzz + "/regressions"], executable: "flava-fuzz")
     #expect(r.status == 0, "\(r.err)")
@@ -13,7 +13,7 @@ import TestSupport
     #expect(count >= 40, "\(r.out)")
 }
 
-@Test func theFuzzerListsAHarnessPerParser() throws {
+@Test(.timeLimit(.minutes(1))) func theFuzzerListsAHarnessPerParser() throws {
     let r = try runFlava(["list"], executable: "flava-fuzz")
     let names = Set(r.out.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) })
     #expect(names.isSuperset(of: ["safetensors", "torch", "tar", "image", "config", "settings", "tokenizer", "vocab",
