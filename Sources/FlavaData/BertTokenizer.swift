@@ -66,9 +66,7 @@ public final class BertTokenizer: Sendable {
         let cfg = URL(fileURLWithPath: vocabFile).deletingLastPathComponent().appendingPathComponent("tokenizer_config.json")
         var options = TokenizerConfig()
         if let d = FileManager.default.contents(atPath: cfg.path) {
-            do { options = try JSONDecoder().decode(TokenizerConfig.self, from: d) }
-            catch let e as DecodingError { throw TokenizerError("\(cfg.path): \(TokenizerConfig.describe(e))") }
-            catch { throw TokenizerError("\(cfg.path): not valid JSON") }
+            options = try ConfigError.decode(TokenizerConfig.self, from: d, file: cfg.path)
         }
         try self.init(tokens: tokens, doLowerCase: options.doLowerCase, stripAccents: options.stripAccents,
                       tokenizeChineseChars: options.tokenizeChineseChars,
@@ -105,6 +103,13 @@ public final class BertTokenizer: Sendable {
 
     /// Vocabulary size.
     public var count: Int { idToToken.count }
+
+    /// Throws unless every id fits a model's embedding table of `vocabularySize` rows (text_config.vocab_size):
+    /// a larger vocabulary would give ids the model cannot look up.
+    public func checkFits(vocabularySize: Int) throws {
+        guard count > vocabularySize else { return }
+        throw TokenizerError("\(source): \(count) tokens, more than the model's text_config.vocab_size (\(vocabularySize)): not this model's vocabulary")
+    }
 
     /// Ids that are never masked or predicted.
     public var specialIds: Set<Int> { [clsId, sepId, padId, maskId, unkId] }

@@ -45,7 +45,4 @@ public struct TokenizerConfig: Decodable, Sendable, Equatable {
         padToken = try token(.padToken, padToken); maskToken = try token(.maskToken, maskToken)
         additionalSpecialTokens = try c.decodeIfPresent([Token].self, forKey: .additionalSpecialTokens)?.map(\.content) ?? []
     }
-
-    /// One line for a decoding error, naming the field.
-    static func describe(_ e: DecodingError) -> String { ConfigError.describe(e) }
 }

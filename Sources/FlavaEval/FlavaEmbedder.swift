@@ -29,21 +29,14 @@ public final class FlavaEmbedder: @unchecked Sendable {
         model = try FlavaCheckpoint.loadModel(directory)
         let vocab = URL(fileURLWithPath: directory).appendingPathComponent("vocab.txt").path
         tokenizer = FileManager.default.fileExists(atPath: vocab) ? try BertTokenizer(vocabFile: vocab) : nil
-        try FlavaEmbedder.check(tokenizer, fits: model)
+        try tokenizer?.checkFits(vocabularySize: model.config.textConfig.vocabSize)
         processor = FlavaImageProcessor(try FlavaImageProcessorConfig.load(modelDirectory: directory,
                                                                             imageSize: model.config.imageConfig.imageSize))
     }
 
-    /// A vocabulary with more tokens than the model's embedding table would give ids the model cannot look up.
-    static func check(_ tokenizer: BertTokenizer?, fits model: FlavaModel) throws {
-        guard let t = tokenizer, t.count > model.config.textConfig.vocabSize else { return }
-        throw TokenizerError("\(t.source): \(t.count) tokens, more than the model's text_config.vocab_size "
-                             + "(\(model.config.textConfig.vocabSize)): not this model's vocabulary")
-    }
-
     /// Wraps an already-built model; the tokenizer must fit its embedding table.
     public init(model: FlavaModel, tokenizer: BertTokenizer?, processor: FlavaImageProcessor? = nil) throws {
-        try FlavaEmbedder.check(tokenizer, fits: model)
+        try tokenizer?.checkFits(vocabularySize: model.config.textConfig.vocabSize)
         self.model = model
         self.tokenizer = tokenizer
         self.processor = processor ?? FlavaImageProcessor(FlavaImageProcessorConfig(imageSize: model.config.imageConfig.imageSize))

@@ -34,6 +34,15 @@ public struct LoadReport: CustomStringConvertible, Sendable {
 }
 
 extension Module {
+    /// Copies every parameter value of `source`, a module of the same structure (same keys and shapes); false,
+    /// with nothing copied, when the structures differ.
+    public func copyParameters(from source: Module) -> Bool {
+        let to = namedParameters(), from = source.namedParameters()
+        guard to.map(\.key) == from.map(\.key), zip(to, from).allSatisfy({ $0.variable.shape == $1.variable.shape }) else { return false }
+        for (a, b) in zip(to, from) { a.variable.value = b.variable.value.copy() }
+        return true
+    }
+
     /// The state dict: every parameter's value by key, in declaration order.
     public func stateDict(prefix: String = "") -> [(key: String, value: Tensor)] {
         namedParameters(prefix: prefix).map { ($0.key, $0.variable.value) }

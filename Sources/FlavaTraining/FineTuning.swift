@@ -150,9 +150,7 @@ public final class GLUEFineTuner {
 
     /// A fresh head (seeded by `seed`) over `text`; sequences cut to `maxLength` (at most the model's positions).
     public init(text: FlavaTextModel, tokenizer: BertTokenizer, task: GLUETask, maxLength: Int = 128, seed: UInt64 = 0) throws {
-        guard tokenizer.count <= text.config.vocabSize else {
-            throw TokenizerError("\(tokenizer.source): \(tokenizer.count) tokens, more than the model's text_config.vocab_size (\(text.config.vocabSize))")
-        }
+        try tokenizer.checkFits(vocabularySize: text.config.vocabSize)
         var ini = Initializer(seed: seed)
         model = FlavaForTextClassification(text: text, classes: task.isRegression ? 1 : task.labels.count, init: &ini)
         self.task = task

@@ -151,9 +151,7 @@ public final class PretrainingRun {
         }
         model.setGradientCheckpointing(cfg.gradientCheckpointing)
         let tc = model.config.textConfig
-        guard tokenizer.count <= tc.vocabSize else {
-            throw TokenizerError("\(vocabFile): \(tokenizer.count) tokens, more than the model's text_config.vocab_size (\(tc.vocabSize))")
-        }
+        try tokenizer.checkFits(vocabularySize: tc.vocabSize)
         cfg.data.imageSize = model.config.imageConfig.imageSize
         cfg.data.patchSize = model.config.imageConfig.patchSize
         cfg.data.maxTextLength = min(cfg.data.maxTextLength, tc.maxPositionEmbeddings)
@@ -176,11 +174,9 @@ public final class PretrainingRun {
         let trainer = Pretrainer(model: model, tokenizer: tokenizer, config: cfg, sources: sources)
         if let r = o.resume {
             let (m, _) = try FlavaCheckpoint.loadPreTraining(r)
-            let to = model.namedParameters(), from = m.namedParameters()
-            guard to.map(\.key) == from.map(\.key), zip(to, from).allSatisfy({ $0.variable.shape == $1.variable.shape }) else {
+            guard model.copyParameters(from: m) else {
                 throw ConfigError(r, "was trained with another model (its config.json differs from this run's model and vocabulary)")
             }
-            for ((_, a), (_, b)) in zip(to, from) { a.value = b.value.copy() }
             try trainer.resume(from: r)
             events(.message("resumed from \(r) at step \(trainer.step)"))
         } else {
@@ -342,12 +338,11 @@ public final class PretrainingRun {
         for (dir, isText) in [(options.initText, true), (options.initImage, false)] {
             guard let dir else { continue }
             let (src, _) = try FlavaCheckpoint.loadPreTraining(dir)
-            let from = (isText ? src.flava.textModel as Module : src.flava.imageModel).namedParameters()
-            let to = (isText ? model.flava.textModel as Module : model.flava.imageModel).namedParameters()
-            guard from.map(\.key) == to.map(\.key), zip(from, to).allSatisfy({ $0.variable.shape == $1.variable.shape }) else {
+            let from: Module = isText ? src.flava.textModel : src.flava.imageModel
+            let to: Module = isText ? model.flava.textModel : model.flava.imageModel
+            guard to.copyParameters(from: from) else {
                 throw ConfigError(dir, "its encoder does not have this model's shape (same model size and vocabulary needed)")
             }
-            for (a, b) in zip(to, from) { a.variable.value = b.variable.value.copy() }
             events(.message("initialized the \(isText ? "text" : "image") encoder from \(dir)"))
         }
     }
