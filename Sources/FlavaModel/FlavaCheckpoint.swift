@@ -47,6 +47,15 @@ public enum FlavaCheckpoint {
         return (try FlavaConfig.load(path), false)
     }
 
+    /// The folder's weights and their layout, checked from the header against `config` before anything is
+    /// allocated (`FlavaConfig.checkAgainst`).
+    static func weights(in dir: String, matching config: FlavaConfig) throws -> (TensorSource, FlavaCheckpointLayout?) {
+        let source = try openWeights(dir)
+        let layout = FlavaCheckpointLayout.detect(source.keys)
+        try config.checkAgainst(source, prefix: layout == .preTraining ? "flava." : "", configFile: "config.json")
+        return (source, layout)
+    }
+
     /// Loads a FlavaForPreTraining from a folder, whichever layout it was saved in. Parts the checkpoint does
     /// not hold (the heads and codebook of a FlavaModel checkpoint) keep their fresh initialization and are
     /// listed in the report; anything that does not fit (a config that does not match the weights) is one
@@ -57,11 +66,10 @@ public enum FlavaCheckpoint {
         var (config, isCodebook) = try self.config(in: dir)
         adjust(&config)
         try config.validate(file: URL(fileURLWithPath: dir).appendingPathComponent("config.json").path)
-        let source = try openWeights(dir)
-        guard let layout = FlavaCheckpointLayout.detect(source.keys) else {
+        let (source, detected) = try weights(in: dir, matching: config)
+        guard let layout = detected else {
             throw CheckpointError(source.sourcePath, "no FLAVA keys found (expected flava.*, image_model.* or blocks.*)")
         }
-        try config.checkAgainst(source, prefix: layout == .preTraining ? "flava." : "", configFile: "config.json")
         // Weights about to be overwritten are not sampled (358M normal draws cost seconds at full size).
         var ini = Initializer(range: Float(config.initializerRange), seed: seed, mode: layout == .preTraining ? .zeros : .random)
         let model = FlavaForPreTraining(config, init: &ini)
@@ -93,9 +101,7 @@ public enum FlavaCheckpoint {
     /// Loads a FlavaModel (the encoders and projections) from a folder in any layout that holds one.
     public static func loadModel(_ dir: String) throws -> FlavaModel {
         let (config, _) = try self.config(in: dir)
-        let source = try openWeights(dir)
-        let layout = FlavaCheckpointLayout.detect(source.keys)
-        try config.checkAgainst(source, prefix: layout == .preTraining ? "flava." : "", configFile: "config.json")
+        let (source, layout) = try weights(in: dir, matching: config)
         var ini = Initializer(range: Float(config.initializerRange), mode: .zeros)
         let model = FlavaModel(config, init: &ini)
         switch layout {
@@ -114,9 +120,7 @@ public enum FlavaCheckpoint {
     /// Loads a standalone or embedded FlavaImageCodebook.
     public static func loadCodebook(_ dir: String, trainable: Bool? = nil) throws -> FlavaImageCodebook {
         let (config, _) = try self.config(in: dir)
-        let source = try openWeights(dir)
-        let layout = FlavaCheckpointLayout.detect(source.keys)
-        try config.checkAgainst(source, prefix: layout == .preTraining ? "flava." : "", configFile: "config.json")
+        let (source, layout) = try weights(in: dir, matching: config)
         var ini = Initializer(mode: .zeros)
         let cb = FlavaImageCodebook(config.imageCodebookConfig, trainable: trainable, init: &ini)
         switch layout {
