@@ -104,6 +104,9 @@ public final class PretrainingRun {
                 throw ConfigError(path, "no such checkpoint folder")
             }
         }
+        if case .preset(let name) = o.model, FlavaTrainingPresets.config(named: name, vocabSize: 2) == nil {
+            throw ConfigError("model size", "'\(name)' is not a preset (small, tiny)")
+        }
         if case .config(let path) = o.model { _ = try FlavaConfig.load(path) }
         if case .from(let dir) = o.model { _ = try FlavaCheckpoint.config(in: dir) }
         try FileManager.default.createDirectory(atPath: o.output, withIntermediateDirectories: true)
@@ -133,9 +136,7 @@ public final class PretrainingRun {
         }
         switch o.model {
         case .preset(let name):
-            guard var c = FlavaTrainingPresets.config(named: name, vocabSize: tokenizer.count) else {
-                throw ConfigError("model size", "'\(name)' is not a preset (small, tiny)")
-            }
+            var c = FlavaTrainingPresets.config(named: name, vocabSize: tokenizer.count)!   // the name was checked above
             adjust(&c)
             var ini = Initializer(seed: seed)
             model = FlavaForPreTraining(c, init: &ini)

@@ -191,9 +191,10 @@ private func userData(_ dir: String) throws {
     try Data().write(to: URL(fileURLWithPath: dir + "/empty.jsonl"))
     for (flag, value, needle) in [("--pairs", dir + "/missing.jsonl", "missing.jsonl"), ("--text", "text:" + dir + "/nope.txt", "nope.txt"),
                                   ("--images", dir + "/empty.jsonl", "empty"), ("--eval-pairs", dir + "/gone.jsonl", "gone.jsonl"),
-                                  ("--model-config", dir + "/none.json", "none.json"), ("--from", dir + "/nowhere", "nowhere")] {
+                                  ("--model-config", dir + "/none.json", "none.json"), ("--from", dir + "/nowhere", "nowhere"),
+                                  ("--size", "huge", "not a preset")] {
         let out = dir + "/run-" + flag.dropFirst(2)
-        let r = try runFlava(["pretrain", "--output", out, flag, value] + tinyArgs)
+        let r = try runFlava(["pretrain", "--output", out] + tinyArgs + [flag, value])
         #expect(r.status != 0 && r.err.contains(needle) && r.err.split(separator: "\n").count == 1, "\(flag): \(r.err)")
         // Nothing was started: no vocabulary, no codebook.
         #expect(!FileManager.default.fileExists(atPath: out + "/vocab.txt"), "\(flag) trained a vocabulary first")
