@@ -9,30 +9,29 @@ public final class CodebookImages {
     let size: Int
     let processor: FlavaImageProcessor
     let world: SyntheticWorld?
-    let loader: DataLoader<Tensor, Tensor>?
+    var loader: DataLoader<Tensor, Tensor>?
+    var seed: UInt64 = 0
     let heldOutSource: DataSource?
     let trainingSource: DataSource?
     let evalCount: Int
+    /// Synthetic images handed out so far (training), and where k-means images start (nil: in the training order).
     var next = 0
+    let kmeansStart: Int?
     public let description: String
     let heldOutGiven: Bool
 
     /// Images from the source spec `images` (nil or "synthetic…": the synthetic world's), at `size` pixels for the
     /// codebook; held out: `heldOut`'s, or 1 in 20 records of `images` chosen by a hash of their origin.
     public init(images: String?, heldOut: String?, size: Int, seed: UInt64, evalCount: Int, processor: FlavaImageProcessor) throws {
-        self.size = size; self.processor = processor; self.evalCount = evalCount
+        self.size = size; self.processor = processor; self.evalCount = evalCount; self.seed = seed
         heldOutGiven = heldOut != nil
+        kmeansStart = nil
         if let images, !images.hasPrefix("synthetic") {
             let source = try dataSource(spec: images, imageSize: size, seed: seed)
-            let proc = processor
             // Without --held-out, 1 in 20 records (by a hash of where they come from) is held out.
             let train: DataSource = heldOut == nil ? FilteredSource(source, keep: { !CodebookImages.isHeldOut($0) }) : source
-            var options = LoaderOptions(batchSize: 16, shuffleBuffer: 1000, seed: seed)
-            options.epochs = nil
-            loader = try DataLoader(source: train, options: options, transform: { record, _ in
-                guard let ref = record.image else { throw DataError("\(record.origin): no image") }
-                return proc.codebookPixelValues(try ref.load())
-            }, collate: { items, _ in ShapeKernel.stack(items) })
+            loader = try CodebookImages.makeLoader(train, seed: seed, processor: processor, from: LoaderPosition())
+            lastBatchStart = LoaderPosition()
             world = nil
             trainingSource = train
             heldOutSource = try heldOut.map { try dataSource(spec: $0, imageSize: size, seed: seed) }
@@ -46,6 +45,40 @@ public final class CodebookImages {
         }
     }
 
+    /// The images of `world` (training: unpaired images 0, 1, …; k-means: from `kmeansStart` on, or in the
+    /// training order when nil; held out: its held-out split), processed by `processor` for the codebook.
+    public init(world: SyntheticWorld, processor: FlavaImageProcessor, evalCount: Int, kmeansStart: Int? = nil) {
+        self.world = world; self.processor = processor; self.evalCount = evalCount; self.kmeansStart = kmeansStart
+        size = processor.config.codebookSize
+        loader = nil; trainingSource = nil; heldOutSource = nil; heldOutGiven = false
+        description = "the synthetic world's images"
+    }
+
+    /// Where the training images stand, for resuming exactly: the loader's position before the batch it handed out
+    /// last and how many of that batch's images are used (a source), or the next image's index (the world).
+    public struct Position: Codable, Sendable, Equatable {
+        public var loader: LoaderPosition?
+        public var usedOfLastBatch: Int
+        public var next: Int
+    }
+
+    public var position: Position { Position(loader: lastBatchStart, usedOfLastBatch: lastBatchUsed, next: next) }
+
+    /// Continues from `position` (as `position` was when saved).
+    public func restore(_ p: Position) throws {
+        guard p.next >= 0, p.usedOfLastBatch >= 0 else { throw DataError("codebook image position \(p) is negative") }
+        next = p.next
+        guard let source = trainingSource, let start = p.loader else { return }
+        loader?.stop()
+        loader = try CodebookImages.makeLoader(source, seed: seed, processor: processor, from: start)
+        lastBatchStart = start
+        lastBatch = nil; lastBatchUsed = 0
+        if p.usedOfLastBatch > 0 {
+            guard let t = try loader!.next(), t.shape[0] >= p.usedOfLastBatch else { throw DataError("\(source.name): fewer images than when the checkpoint was written") }
+            lastBatch = t; lastBatchUsed = p.usedOfLastBatch
+        }
+    }
+
     /// Whether a record is held out (1 in 20, by an FNV-1a hash of its origin).
     public static func isHeldOut(_ r: RawRecord) -> Bool {
         var h: UInt64 = 0xcbf29ce484222325
@@ -53,8 +86,20 @@ public final class CodebookImages {
         return h % 20 == 0
     }
 
-    /// Loaded images not yet handed out, [k, 3, S, S].
-    var pending: Tensor?
+    static func makeLoader(_ source: DataSource, seed: UInt64, processor proc: FlavaImageProcessor,
+                           from position: LoaderPosition) throws -> DataLoader<Tensor, Tensor> {
+        var options = LoaderOptions(batchSize: 16, shuffleBuffer: 1000, seed: seed)
+        options.epochs = nil
+        return try DataLoader(source: source, options: options, resumeFrom: position, transform: { record, _ in
+            guard let ref = record.image else { throw DataError("\(record.origin): no image") }
+            return proc.codebookPixelValues(try ref.load())
+        }, collate: { items, _ in ShapeKernel.stack(items) })
+    }
+
+    /// The loader's last batch [k, 3, S, S], the position it was loaded from, and how many of its images are used.
+    var lastBatch: Tensor?
+    var lastBatchStart: LoaderPosition?
+    var lastBatchUsed = 0
 
     /// The next `n` training images [n, 3, S, S] (codebook pixels).
     public func trainingBatch(_ n: Int) throws -> Tensor {
@@ -63,16 +108,28 @@ public final class CodebookImages {
             next += n
             return ShapeKernel.stack(parts)
         }
-        var have = pending.map { [$0] } ?? [], count = pending?.shape[0] ?? 0
+        var parts: [Tensor] = [], count = 0
         while count < n {
+            if let b = lastBatch, lastBatchUsed < b.shape[0] {
+                let take = min(n - count, b.shape[0] - lastBatchUsed)
+                parts.append(ShapeKernel.slice(b, axis: 0, start: lastBatchUsed, end: lastBatchUsed + take))
+                lastBatchUsed += take; count += take
+                continue
+            }
+            let start = loader!.position
             guard let t = try loader!.next() else { throw DataError("\(trainingSource!.name): no training images") }
-            have.append(t); count += t.shape[0]
+            lastBatch = t; lastBatchStart = start; lastBatchUsed = 0
         }
-        let all = ShapeKernel.concat(have, axis: 0)
-        pending = count > n ? ShapeKernel.slice(all, axis: 0, start: n, end: count) : nil
-        return ShapeKernel.slice(all, axis: 0, start: 0, end: n)
+        return parts.count == 1 ? parts[0] : ShapeKernel.concat(parts, axis: 0)
     }
 
+    /// `n` images for the k-means start: the world's from `kmeansStart` when set, else the next training images.
+    public func kmeansBatch(_ n: Int) throws -> Tensor {
+        if let world, let k = kmeansStart {
+            return ShapeKernel.stack((k..<(k + n)).map { processor.codebookPixelValues(world.unpairedImage($0)) })
+        }
+        return try trainingBatch(n)
+    }
 
     /// Up to `evalCount` held-out images [k, 3, S, S].
     public func heldOutPixels() throws -> Tensor {
@@ -87,7 +144,7 @@ public final class CodebookImages {
                 throw DataError("\(source.name): no held-out images" + (heldOutGiven ? "" : " (1 in 20 records is held out by a hash of its name; give --held-out)"))
             }
         } else {
-            let w = world!
+            guard let w = world else { return Tensor.zeros([0, 3, size, size]) }
             for i in 0..<evalCount { parts.append(processor.codebookPixelValues(w.sample(i, split: .heldOut).image)) }
         }
         return ShapeKernel.stack(parts)

@@ -140,17 +140,13 @@ public struct CodebookMetrics: Codable, Sendable {
     enum CodingKeys: String, CodingKey { case psnrDB = "psnr_db", codesUsed = "codes_used", vocabSize = "vocab_size", perplexity }
 }
 
-/// One training step's numbers.
-public struct CodebookStepLog: Codable, Sendable {
-    public var step: Int, loss: Double, reconstruction: Double, kl: Double, usage: Double, temperature: Double, klWeight: Double, learningRate: Double
-}
-
-/// Trains an encoder/decoder pair.
+/// An encoder/decoder pair being trained, with the dVAE's loss (`loss(_:step:)`), its k-means start, dead-code
+/// restarts, held-out figures and saving. `CodebookTrainingTask` runs it on the training engine.
 public final class CodebookTrainer {
     public let config: CodebookTrainingConfig
     public let encoder: FlavaImageCodebook
     public let decoder: DVAEDecoder
-    let optimizer: AdamW
+    /// Draws the Gumbel noise and the restarts' jitter.
     var generator: SeededGenerator
     /// Hard-code usage since the last dead-code check.
     var usageCounts: [Int]
@@ -167,12 +163,27 @@ public final class CodebookTrainer {
             let fanIn = p.shape[1] * p.shape[2] * p.shape[3]
             p.value = Tensor.randomNormal(p.shape, std: 1 / Float(fanIn).squareRoot(), using: &g)
         }
+        generator = SeededGenerator(seed: config.seed &+ 7)
+        usageCounts = [Int](repeating: 0, count: config.codebook.vocabSize)
+    }
+
+    /// Encoder and decoder parameters, keyed "encoder.…" and "decoder.…".
+    public var namedParameters: [(key: String, variable: Variable)] {
+        encoder.namedParameters().map { ("encoder." + $0.key, $0.variable) } + decoder.namedParameters().map { ("decoder." + $0.key, $0.variable) }
+    }
+
+    /// AdamW with the encoder at `encoderLearningRateScale` of the decoder's rate.
+    public func makeOptimizer() -> AdamW {
         let hyper = AdamWHyperParameters(learningRate: config.learningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: config.weightDecay)
         var encoderHyper = hyper
         encoderHyper.learningRate = config.learningRate * Float(config.encoderLearningRateScale)
-        optimizer = AdamW(groups: [ParameterGroup(encoder.parameters, encoderHyper), ParameterGroup(decoder.parameters, hyper)])
-        generator = SeededGenerator(seed: config.seed &+ 7)
-        usageCounts = [Int](repeating: 0, count: config.codebook.vocabSize)
+        return AdamW(groups: [ParameterGroup(encoder.parameters, encoderHyper), ParameterGroup(decoder.parameters, hyper)])
+    }
+
+    /// The engine settings of this config (its steps, rate, warmup and decay; clipping at 1; seed).
+    public static func settings(_ c: CodebookTrainingConfig) -> TrainingSettings {
+        TrainingSettings(steps: c.steps, learningRate: c.learningRate, weightDecay: c.weightDecay, warmupSteps: c.warmupSteps,
+                         maxGradNorm: 1, seed: c.seed)
     }
 
     /// Data-dependent start (k-means, as VQ-VAE codebooks are often initialized): the encoder trunk's features
@@ -265,8 +276,9 @@ public final class CodebookTrainer {
         return q.reshaped([b, h, w, v]).permuted([0, 3, 1, 2])
     }
 
-    /// One optimizer step on a batch of codebook pixels (already mapped to [0.1, 0.9]), [B, 3, S, S].
-    public func step(_ pixels: Tensor, step: Int) -> CodebookStepLog {
+    /// The loss of step `step` (0-based) on a batch of codebook pixels (already mapped to [0.1, 0.9]), [B, 3, S, S]:
+    /// "loss", "reconstruction", "kl" and "usage" among the losses, "temperature" and "kl_weight" among the values.
+    public func loss(_ pixels: Tensor, step: Int) -> MicroBatchLoss {
         let tau = temperature(at: step), beta = klWeight(at: step)
         let z = encoder(Variable(pixels))                                               // [B, V, h, w]
         let (b, v, h, w) = (z.shape[0], z.shape[1], z.shape[2], z.shape[3])
@@ -301,16 +313,15 @@ public final class CodebookTrainer {
         let qbar = matmul(Variable(Tensor(shape: [1, q.shape[0]], repeating: 1 / Float(q.shape[0]))), q)  // [1, V]
         let usage = (qbar * log(qbar + Float(1e-8))).sum() + Float(log(Double(v)))
         let loss = rec + klPerSubpixel * Float(beta) + (usage - kl) * Float(config.usageWeight)
-        encoder.zeroGrad(); decoder.zeroGrad()
-        loss.backward()
-        let schedule = LearningRateSchedule.cosine(warmup: config.warmupSteps, total: config.steps)
-        optimizer.learningRateScale = Float(schedule.multiplier(at: step))
-        Gradients.clipGlobalNorm(encoder.parameters + decoder.parameters, maxNorm: 1.0)
-        optimizer.step()
+        return MicroBatchLoss(loss: loss, losses: ["loss": Double(loss.value.scalarValue), "reconstruction": Double(rec.value.scalarValue),
+                                                 "kl": Double(kl.value.scalarValue), "usage": Double(usage.value.scalarValue)],
+                              values: ["temperature": tau, "kl_weight": beta], samples: b)
+    }
+
+    /// After the optimizer update of step `step`: dead-code restarts every `restartEvery` steps (not in the last
+    /// quarter of the run).
+    public func didStep(_ step: Int) {
         if config.restartEvery > 0 && (step + 1) % config.restartEvery == 0 && step + 1 < config.steps * 3 / 4 { restartDeadCodes() }
-        return CodebookStepLog(step: step, loss: Double(loss.value.scalarValue), reconstruction: Double(rec.value.scalarValue),
-                               kl: Double(kl.value.scalarValue), usage: Double(usage.value.scalarValue), temperature: tau, klWeight: beta,
-                               learningRate: Double(config.learningRate * optimizer.learningRateScale))
     }
 
     /// Hard-code reconstructions of `pixels` ([0.1, 0.9]-mapped codebook inputs): tokens and images in [0, 1].
@@ -346,13 +357,22 @@ public final class CodebookTrainer {
     /// settings (codebook_training.json, whose image_size `flava codebook encode` uses by default). Other files
     /// already in the folder (a run's logs) are kept.
     public func save(to dir: String) throws {
-        try AtomicFolder.write(to: dir, keepingOtherFiles: true) { tmp in
-            try FlavaCheckpoint.saveCodebook(encoder, to: tmp)
-            try decoder.saveSafeTensors(to: tmp + "/decoder.safetensors")
-            try ConfigJSON.write(decoder.config, to: tmp + "/decoder_config.json")
-            let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try enc.encode(config).write(to: URL(fileURLWithPath: tmp + "/codebook_training.json"), options: .atomic)
-        }
+        try AtomicFolder.write(to: dir, keepingOtherFiles: true) { tmp in try write(into: tmp) }
+    }
+
+    /// Writes the files of `save(to:)` into an existing folder.
+    public func write(into dir: String) throws {
+        try FlavaCheckpoint.saveCodebook(encoder, to: dir)
+        try decoder.saveSafeTensors(to: dir + "/decoder.safetensors")
+        try ConfigJSON.write(decoder.config, to: dir + "/decoder_config.json")
+        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try enc.encode(config).write(to: URL(fileURLWithPath: dir + "/codebook_training.json"), options: .atomic)
+    }
+
+    /// Reads weights a `save(to:)` wrote (of this config's shapes) back into the encoder and decoder.
+    public func load(from dir: String) throws {
+        try encoder.load(from: try SafeTensorsFile(path: dir + "/model.safetensors"))
+        try decoder.load(from: try SafeTensorsFile(path: dir + "/decoder.safetensors"))
     }
 
     /// Loads a decoder saved by `save(to:)`.

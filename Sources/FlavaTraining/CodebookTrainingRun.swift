@@ -1,21 +1,70 @@
-// A whole codebook training run in the library (what `flava codebook train` does), its metrics log entries and
-// the pictures of inputs beside their reconstructions.
+// Codebook training on the training engine (CodebookTrainingTask), the whole run as `flava codebook train` does
+// it (CodebookTrainingRun), and the pictures of inputs beside their reconstructions.
 import Foundation
 import FlavaTensor
 import FlavaNN
+import FlavaAutograd
 import FlavaModel
 import FlavaData
 
-/// One line of metrics.jsonl.
-public struct CodebookLogEntry: Codable, Sendable {
-    public var step: Int, loss: Double, reconstruction: Double, kl: Double, usage: Double, temperature: Double, klWeight: Double, learningRate: Double
-    public var eval: CodebookMetrics?
-    public init(step e: CodebookStepLog) {
-        step = e.step; loss = e.loss; reconstruction = e.reconstruction; kl = e.kl; usage = e.usage
-        temperature = e.temperature; klWeight = e.klWeight; learningRate = e.learningRate
+/// Codebook training as a task of the training engine: batches from `CodebookImages`, the dVAE loss, dead-code
+/// restarts after each update, held-out figures as the evaluation (best: highest PSNR).
+public final class CodebookTrainingTask: TrainingTask {
+    public let trainer: CodebookTrainer
+    public let images: CodebookImages
+    let heldOut: Tensor?
+
+    public struct State: Codable, Sendable {
+        public var generator: SeededGenerator
+        public var usageCounts: [Int]
+        public var images: CodebookImages.Position
     }
-    enum CodingKeys: String, CodingKey {
-        case step, loss, reconstruction, kl, usage, temperature, klWeight = "kl_weight", learningRate = "learning_rate", eval
+
+    /// `heldOut`: codebook pixels to evaluate on (nil: no evaluation).
+    public init(trainer: CodebookTrainer, images: CodebookImages, heldOut: Tensor? = nil) {
+        self.trainer = trainer; self.images = images; self.heldOut = heldOut
+    }
+
+    public var trainableParameters: [(key: String, variable: Variable)] { trainer.namedParameters }
+    public func makeOptimizer(_ settings: TrainingSettings) -> AdamW { trainer.makeOptimizer() }
+
+    public func microBatch(step: Int, kind: String?, generator: inout SeededGenerator) throws -> MicroBatchLoss {
+        trainer.loss(try images.trainingBatch(trainer.config.batchSize), step: step)
+    }
+
+    public func endStep(_ step: Int) throws { trainer.didStep(step) }
+
+    public func evaluate(step: Int) throws -> [String: Double]? {
+        guard let heldOut, heldOut.shape[0] > 0 else { return nil }
+        return trainer.evaluate(heldOut).dictionary
+    }
+
+    public func score(_ e: [String: Double]) -> Double { e["psnr_db"] ?? 0 }
+    public func saveModel(to dir: String) throws { try trainer.write(into: dir) }
+    public func loadModel(from dir: String) throws { try trainer.load(from: dir) }
+
+    public func state() throws -> State {
+        State(generator: trainer.generator, usageCounts: trainer.usageCounts, images: images.position)
+    }
+
+    public func restore(_ s: State, from dir: String) throws {
+        guard s.usageCounts.count == trainer.config.codebook.vocabSize, s.usageCounts.allSatisfy({ $0 >= 0 }) else {
+            throw ConfigError(dir + "/trainer_state.json", "usageCounts does not have one non-negative count per code (\(trainer.config.codebook.vocabSize))")
+        }
+        trainer.generator = s.generator
+        trainer.usageCounts = s.usageCounts
+        try images.restore(s.images)
+    }
+}
+
+extension CodebookMetrics {
+    /// As metrics.jsonl and summaries name them.
+    public var dictionary: [String: Double] {
+        ["psnr_db": psnrDB, "codes_used": Double(codesUsed), "vocab_size": Double(vocabSize), "perplexity": perplexity]
+    }
+    public init?(_ d: [String: Double]) {
+        guard let p = d["psnr_db"], let c = d["codes_used"], let v = d["vocab_size"], let x = d["perplexity"] else { return nil }
+        self.init(psnrDB: p, codesUsed: Int(c), vocabSize: Int(v), perplexity: x)
     }
 }
 
@@ -53,7 +102,7 @@ public enum CodebookPictures {
 /// held-out figures.
 public enum CodebookTrainingEvent {
     case message(String)
-    case step(CodebookStepLog, lastEvaluation: CodebookMetrics)
+    case step(TrainingLogEntry, total: Int, lastEvaluation: CodebookMetrics)
 }
 
 /// What a codebook training run reports.
@@ -65,14 +114,21 @@ public struct CodebookTrainingResult: Sendable {
 }
 
 /// A whole codebook training run, as `flava codebook train` does it: images from a source (or the synthetic
-/// world) with a held-out part, the k-means start, the steps with held-out evaluation every `evalEvery`, and
+/// world) with a held-out part, the k-means start, the steps on the training engine with held-out evaluation
+/// every `evalEvery`, checkpoints every `checkpointEvery` (OUTPUT/checkpoint-STEP, resumable with `resume`), and
 /// OUTPUT with the codebook, its decoder, metrics.jsonl and reconstructions.png.
 public enum CodebookTrainingRun {
     public static func run(config cfg: CodebookTrainingConfig, images: String?, heldOut: String?, evalEvery: Int, output: String,
-                           events: (CodebookTrainingEvent) -> Void = { _ in }) throws -> CodebookTrainingResult {
+                           checkpointEvery: Int? = nil, resume: String? = nil,
+                           events: @escaping (CodebookTrainingEvent) -> Void = { _ in }) throws -> CodebookTrainingResult {
         let start = Date()
         try cfg.validate()
-        try ConfigChecker(file: "codebook training").int("eval_every", evalEvery, in: 1...100_000_000)
+        let k = ConfigChecker(file: "codebook training")
+        try k.int("eval_every", evalEvery, in: 1...100_000_000)
+        if let c = checkpointEvery { try k.int("checkpoint_every", c, in: 1...100_000_000) }
+        if let r = resume, !FileManager.default.fileExists(atPath: r + "/trainer_state.json") {
+            throw CheckpointError(r, "no trainer_state.json: not a codebook checkpoint to resume")
+        }
         // Data: pixels for the codebook in [0.1, 0.9], [3, S, S] per image.
         let s = cfg.imageSize
         var pc = FlavaImageProcessorConfig(imageSize: 2 * s)
@@ -85,24 +141,28 @@ public enum CodebookTrainingRun {
         events(.message("codebook: \(cfg.codebook.vocabSize) codes, hidden \(cfg.codebook.hiddenSize), \(s)-pixel images (\(s / 8)×\(s / 8) codes each), "
                         + "\(cfg.steps) steps of \(cfg.batchSize); \(data.description); \(held.shape[0]) held-out images"))
         let trainer = CodebookTrainer(config: cfg)
-        if cfg.kmeansImages > 0 { trainer.initializeCodes(from: try data.trainingBatch(cfg.kmeansImages)) }
-
-        let log = try FileHandle.forAppending(output + "/metrics.jsonl")
-        defer { try? log.close() }
-        try log.truncate(atOffset: 0)
-        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+        let task = CodebookTrainingTask(trainer: trainer, images: data, heldOut: held)
+        var settings = CodebookTrainer.settings(cfg)
+        settings.evalEvery = evalEvery
+        settings.checkpointEvery = checkpointEvery
+        settings.output = output
+        settings.saveBest = false   // the codebook written at the end is the run's result
         var last = trainer.evaluate(held)
-        for step in 0..<cfg.steps {
-            let batch = try data.trainingBatch(cfg.batchSize)
-            let entry = trainer.step(batch, step: step)
-            var record = CodebookLogEntry(step: entry)
-            if (step + 1) % evalEvery == 0 || step + 1 == cfg.steps {
-                last = trainer.evaluate(held)
-                record.eval = last
-            }
-            log.write(try enc.encode(record) + Data("\n".utf8))
-            events(.step(entry, lastEvaluation: last))
+        let engine = try TrainingEngine(task: task, settings: settings, callbacks: [
+            try MetricsLogCallback(path: output + "/metrics.jsonl", truncate: resume == nil),
+            StepCallback { e, total in
+                if let m = e.eval.flatMap(CodebookMetrics.init) { last = m }
+                events(.step(e, total: total, lastEvaluation: last))
+            },
+        ])
+        if let resume {
+            try engine.resume(from: resume)
+            last = trainer.evaluate(held)
+            events(.message("resumed from \(resume) at step \(engine.step)"))
+        } else if cfg.kmeansImages > 0 {
+            trainer.initializeCodes(from: try data.kmeansBatch(cfg.kmeansImages))
         }
+        if let m = try engine.run().lastEvaluation.flatMap(CodebookMetrics.init) { last = m }
         try trainer.save(to: output)
         let shown = ShapeKernel.slice(held, axis: 0, start: 0, end: min(8, held.shape[0]))
         let (tokens, recon) = trainer.reconstruct(shown)

@@ -91,8 +91,10 @@ public final class MultimodalFineTuner {
     public let embedder: FlavaEmbedder
     public let classes: Int
     public let maxTextLength: Int
+    public let tokenizer: BertTokenizer
 
     public init(flava: FlavaModel, tokenizer: BertTokenizer, classes: Int, maxTextLength: Int = 32, seed: UInt64 = 0) throws {
+        self.tokenizer = tokenizer
         var ini = Initializer(seed: seed)
         model = FlavaForMultimodalClassification(flava: flava, classes: classes, init: &ini)
         embedder = try FlavaEmbedder(model: flava, tokenizer: tokenizer)
@@ -106,20 +108,31 @@ public final class MultimodalFineTuner {
         return model(pixels: px, ids: t.ids, mask: t.mask)
     }
 
+    /// The answers (or labels) the head's outputs stand for, written as answers.json beside the model.
+    public var answers: [String]?
+
     /// Trains for `steps` steps (0: none) of `batchSize` examples drawn with replacement; `progress(step, loss)`.
+    /// With `checkpoints`, the run writes resumable checkpoints (and metrics.jsonl) into its folder.
     public func train(_ examples: [Example], steps: Int, batchSize: Int, learningRate: Float, seed: UInt64,
-                      progress: (Int, Float) -> Void) throws {
+                      checkpoints: FineTuningCheckpoints? = nil, progress: @escaping (Int, Float) -> Void) throws {
         guard !examples.isEmpty else { throw DataError("no training examples") }
         try FineTuningSettings.check(steps: steps, batchSize: batchSize, learningRate: learningRate)
-        try FineTuningSettings.loop(model, steps: steps, learningRate: learningRate, seed: seed, progress: progress) { g in
+        let task = FineTuningTask(model) { g in
             let ex = (0..<batchSize).map { _ in examples[Int(g.next() % UInt64(examples.count))] }
-            let out = try logits(ex)
+            let out = try self.logits(ex)
             if ex[0].soft != nil {
-                let targets = Tensor(shape: [ex.count, classes], ex.flatMap { $0.soft! })
-                return binaryCrossEntropyWithLogits(out, targets: targets) * Float(classes)   // summed over answers, as VQA
+                let targets = Tensor(shape: [ex.count, self.classes], ex.flatMap { $0.soft! })
+                return (binaryCrossEntropyWithLogits(out, targets: targets) * Float(self.classes), ex.count)   // summed over answers, as VQA
             }
-            return crossEntropy(out, labels: ex.map { $0.label! })
-        }
+            return (crossEntropy(out, labels: ex.map { $0.label! }), ex.count)
+        } save: { dir in try self.save(to: dir) }
+        try FineTuningSettings.run(task, steps: steps, learningRate: learningRate, seed: seed, checkpoints: checkpoints, progress: progress)
+    }
+
+    /// Writes the fine-tuned model folder: model.safetensors (flava.* and classifier_head.*), config.json,
+    /// vocab.txt and answers.json.
+    public func save(to dir: String) throws {
+        try FineTuningSettings.writeModel(model, config: model.flava.config, tokenizer: tokenizer, answers: answers, to: dir)
     }
 
     /// Class probabilities (softmax) or answer scores (sigmoid) for each example.
@@ -169,18 +182,31 @@ public final class GLUEFineTuner {
     }
 
     /// Trains for `steps` steps of `batchSize` labelled examples drawn with replacement; `progress(step, loss)`.
+    /// With `checkpoints`, the run writes resumable checkpoints (and metrics.jsonl) into its folder.
     public func train(_ examples: [GLUEExample], steps: Int, batchSize: Int, learningRate: Float, seed: UInt64,
-                      progress: (Int, Float) -> Void) throws {
+                      checkpoints: FineTuningCheckpoints? = nil, progress: @escaping (Int, Float) -> Void) throws {
         guard !examples.isEmpty else { throw DataError("no training examples") }
         guard examples.allSatisfy({ $0.label != nil || $0.score != nil }) else { throw DataError("unlabelled training examples") }
         try FineTuningSettings.check(steps: steps, batchSize: batchSize, learningRate: learningRate)
-        try FineTuningSettings.loop(model, steps: steps, learningRate: learningRate, seed: seed, progress: progress) { g in
+        let glue = task
+        let fine = FineTuningTask(model) { g in
             let ex = (0..<min(batchSize, examples.count)).map { _ in examples[Int(g.next() % UInt64(examples.count))] }
-            let (ids, mask, types) = encode(ex)
-            let out = model(ids: ids, mask: mask, types: types)
-            return task.isRegression ? mseLoss(out, Tensor(shape: [ex.count, 1], ex.map { Float($0.score!) }))
-                                     : crossEntropy(out, labels: ex.map { $0.label! })
-        }
+            let (ids, mask, types) = self.encode(ex)
+            let out = self.model(ids: ids, mask: mask, types: types)
+            return (glue.isRegression ? mseLoss(out, Tensor(shape: [ex.count, 1], ex.map { Float($0.score!) }))
+                                      : crossEntropy(out, labels: ex.map { $0.label! }), ex.count)
+        } save: { dir in try self.save(to: dir) }
+        try FineTuningSettings.run(fine, steps: steps, learningRate: learningRate, seed: seed, checkpoints: checkpoints, progress: progress)
+    }
+
+    /// The FLAVA config written beside the weights (set it to the config the text encoder came from; by default
+    /// FLAVA's with this text encoder's section).
+    public lazy var flavaConfig: FlavaConfig = { var c = FlavaConfig(); c.textConfig = model.text.config; return c }()
+
+    /// Writes the fine-tuned model folder: model.safetensors (flava.text_model.* and classifier_head.*),
+    /// config.json (`flavaConfig`) and vocab.txt.
+    public func save(to dir: String) throws {
+        try FineTuningSettings.writeModel(model, config: flavaConfig, tokenizer: tokenizer, answers: nil, to: dir)
     }
 
     /// The predicted class (or, for regression, the score) of each example.
@@ -212,22 +238,70 @@ public enum FineTuningSettings {
         try k.number("learning_rate", Double(learningRate), in: 0...10, aboveLower: true)
     }
 
-    /// The fine-tuning loop both tuners share: AdamW (weight decay 0.01) over every parameter of `model`, warmup
-    /// over a tenth of the steps then cosine, clipping at 1; `loss(g)` draws a batch with `g` and returns its loss.
-    static func loop(_ model: Module, steps: Int, learningRate: Float, seed: UInt64, progress: (Int, Float) -> Void,
-                     loss: (inout SeededGenerator) throws -> Variable) throws {
-        model.train()
-        defer { model.train(false) }
-        let opt = AdamW(namedParameters: model.namedParameters(), .init(learningRate: learningRate, weightDecay: 0.01))
-        let schedule = LearningRateSchedule.cosine(warmup: max(1, steps / 10), total: steps)
-        var g = SeededGenerator(seed: seed)
-        for step in 0..<steps {
-            let l = try loss(&g)
-            model.zeroGrad(); l.backward()
-            opt.learningRateScale = Float(schedule.multiplier(at: step))
-            Gradients.clipGlobalNorm(model.parameters, maxNorm: 1.0)
-            opt.step()
-            progress(step + 1, l.value.scalarValue)
-        }
+    /// The engine settings both tuners share: AdamW (weight decay 0.01) over every parameter, warmup over a tenth
+    /// of the steps then cosine, clipping at 1.
+    public static func settings(steps: Int, learningRate: Float, seed: UInt64) -> TrainingSettings {
+        TrainingSettings(steps: steps, learningRate: learningRate, weightDecay: 0.01, warmupSteps: max(1, steps / 10), maxGradNorm: 1, seed: seed)
     }
+
+    /// Runs a fine-tuning task on the engine: checkpoints, resume and metrics.jsonl as `checkpoints` says,
+    /// `progress(step, loss)` after each step.
+    static func run(_ task: FineTuningTask, steps: Int, learningRate: Float, seed: UInt64, checkpoints: FineTuningCheckpoints?,
+                    progress: @escaping (Int, Float) -> Void) throws {
+        var s = settings(steps: steps, learningRate: learningRate, seed: seed)
+        var callbacks: [TrainingCallback] = [StepCallback { e, _ in progress(e.step, Float(e.losses["loss"] ?? .nan)) }]
+        if let c = checkpoints {
+            s.output = c.output
+            s.checkpointEvery = c.every ?? max(1, steps)
+            try FileManager.default.createDirectory(atPath: c.output, withIntermediateDirectories: true)
+            callbacks.append(try MetricsLogCallback(path: c.output + "/metrics.jsonl", truncate: c.resume == nil))
+        }
+        let engine = try TrainingEngine(task: task, settings: s, callbacks: callbacks)
+        if let r = checkpoints?.resume { try engine.resume(from: r) }
+        _ = try engine.run()
+    }
+
+    /// A fine-tuned model folder: model.safetensors, config.json, vocab.txt and (multimodal tasks) answers.json.
+    public static func writeModel(_ module: Module, config: FlavaConfig, tokenizer: BertTokenizer, answers: [String]?, to dir: String) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try module.saveSafeTensors(to: dir + "/model.safetensors")
+        try config.save(dir + "/config.json")
+        if let answers { try JSONEncoder().encode(answers).write(to: URL(fileURLWithPath: dir + "/answers.json"), options: .atomic) }
+        try Data((tokenizer.idToToken.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/vocab.txt"), options: .atomic)
+    }
+}
+
+/// Where a fine-tuning run writes checkpoints, and the checkpoint it continues from.
+public struct FineTuningCheckpoints: Sendable {
+    /// Folder of checkpoint-STEP folders and metrics.jsonl.
+    public var output: String
+    /// Write a checkpoint every this many steps and at the last (nil: only at the last).
+    public var every: Int?
+    /// A checkpoint of this same run to continue from exactly.
+    public var resume: String?
+    public init(output: String, every: Int? = nil, resume: String? = nil) { self.output = output; self.every = every; self.resume = resume }
+}
+
+/// A fine-tuning run as a task of the training engine: the loss of a batch drawn with the engine's generator;
+/// the model folder as the checkpoint's model.
+final class FineTuningTask: TrainingTask {
+    typealias State = NoTaskState
+    let module: Module
+    let batchLoss: (inout SeededGenerator) throws -> (Variable, Int)
+    let save: (String) throws -> Void
+
+    init(_ module: Module, batchLoss: @escaping (inout SeededGenerator) throws -> (Variable, Int), save: @escaping (String) throws -> Void) {
+        self.module = module; self.batchLoss = batchLoss; self.save = save
+    }
+
+    var trainableParameters: [(key: String, variable: Variable)] { module.namedParameters() }
+    func setTraining(_ on: Bool) { module.train(on) }
+    func microBatch(step: Int, kind: String?, generator: inout SeededGenerator) throws -> MicroBatchLoss {
+        let (loss, n) = try batchLoss(&generator)
+        return MicroBatchLoss(loss: loss, losses: ["loss": Double(loss.value.scalarValue)], samples: n)
+    }
+    func saveModel(to dir: String) throws { try save(dir) }
+    func loadModel(from dir: String) throws { try module.load(from: try SafeTensorsFile(path: dir + "/model.safetensors")) }
+    func state() throws -> NoTaskState { NoTaskState() }
+    func restore(_ state: NoTaskState, from dir: String) throws {}
 }

@@ -1,8 +1,8 @@
-// Joint FLAVA pretraining (paper §3.3–3.5, Table A.2): every step draws one dataset by probability (image-text
-// pairs → global contrastive + ITM + MMM-image + MMM-text; images → MIM; text → MLM) and takes a full batch
-// from it; AdamW without decay on biases and norms, linear warmup then cosine decay, gradient accumulation,
-// global-norm clipping, the logit-scale clamp (training mode); checkpoints written atomically with optimizer
-// and trainer state so that a run resumes exactly; zero-shot evaluation on held-out data.
+// Joint FLAVA pretraining (paper §3.3–3.5, Table A.2) as a task of the training engine: every step draws one
+// dataset by probability (image-text pairs → global contrastive + ITM + MMM-image + MMM-text; images → MIM;
+// text → MLM) and takes a full batch from it; the engine gives AdamW without decay on biases and norms, linear
+// warmup then cosine decay, gradient accumulation, global-norm clipping and atomic checkpoints that resume
+// exactly; the logit-scale clamp comes with training mode. Zero-shot evaluation on held-out data.
 import Foundation
 import FlavaTensor
 import FlavaAutograd
@@ -97,49 +97,52 @@ public struct PretrainingConfig: Codable, Sendable {
     }
 }
 
-/// One row of the metrics log.
-public struct PretrainingLogEntry: Codable, Sendable {
-    public var step: Int
-    public var kind: String
-    public var losses: [String: Double]
-    public var learningRate: Double
-    public var samplesPerSecond: Double
-    public var eval: [String: Double]?
-}
-
-/// The state saved beside the model so that a run resumes exactly.
-public struct TrainerState: Codable, Sendable {
-    public var step: Int
-    public var rng: SeededGenerator
+/// What a pretraining task saves beside the engine's state so that a run resumes exactly.
+public struct PretrainingTaskState: Codable, Sendable {
+    /// Where each data kind's loader stands.
     public var positions: [String: LoaderPosition]
-    public var bestScore: Double?
+    /// The run's settings (checked when resuming).
     public var config: PretrainingConfig
 }
 
-/// Runs joint pretraining.
-public final class Pretrainer {
+/// Joint pretraining as a task of the training engine: each step draws one data kind by probability and takes
+/// its micro-batches from that kind's loader; the model's own loss (the weighted sum of the objectives that
+/// batch supports) is the loss.
+public final class PretrainingTask: TrainingTask {
     public let model: FlavaForPreTraining
     public let tokenizer: BertTokenizer
-    public var config: PretrainingConfig
-    let optimizer: AdamW
-    let named: [(key: String, variable: Variable)]
-    public private(set) var step = 0
-    var rng: SeededGenerator
+    public let config: PretrainingConfig
+    let vocabFile: String
     var loaders: [String: DataLoader<PretrainingItem, PretrainingBatch>] = [:]
     let sources: [String: DataSource]
-    public var bestScore: Double?
+    /// Held-out evaluation (nil: none).
+    let evaluation: ((FlavaModel) throws -> [String: Double])?
 
-    /// `sources`: "pairs", "images", "text" (missing kinds are never drawn).
-    public init(model: FlavaForPreTraining, tokenizer: BertTokenizer, config: PretrainingConfig, sources: [String: DataSource]) {
+    /// `sources`: "pairs", "images", "text" (missing kinds are never drawn); `vocabFile` is copied into every
+    /// checkpoint; `evaluation` runs on the model's FlavaModel every `evalEvery` steps.
+    public init(model: FlavaForPreTraining, tokenizer: BertTokenizer, vocabFile: String, config: PretrainingConfig,
+                sources: [String: DataSource], evaluation: ((FlavaModel) throws -> [String: Double])? = nil) {
         self.model = model
         self.tokenizer = tokenizer
+        self.vocabFile = vocabFile
         self.config = config
         self.sources = sources
-        named = model.namedParameters().filter { $0.variable.requiresGrad }
-        optimizer = AdamW(namedParameters: named, .init(learningRate: config.learningRate, weightDecay: config.weightDecay))
-        rng = SeededGenerator(seed: config.seed)
-        model.train()
+        self.evaluation = evaluation
     }
+
+    /// The engine settings of this task's PretrainingConfig, writing into `output`.
+    public static func settings(_ c: PretrainingConfig, output: String?) -> TrainingSettings {
+        var s = TrainingSettings(steps: c.steps, learningRate: c.learningRate, weightDecay: c.weightDecay,
+                                 warmupSteps: c.warmupSteps, maxGradNorm: c.maxGradNorm, seed: c.seed)
+        s.accumulation = c.accumulation
+        s.evalEvery = c.evalEvery
+        s.checkpointEvery = c.checkpointEvery
+        s.output = output
+        return s
+    }
+
+    public var trainableParameters: [(key: String, variable: Variable)] { model.namedParameters() }
+    public func setTraining(_ on: Bool) { model.train(on) }
 
     func loader(_ kind: String, from position: LoaderPosition) throws -> DataLoader<PretrainingItem, PretrainingBatch> {
         guard let src = sources[kind] else { throw DataError("no \(kind) data source") }
@@ -162,11 +165,14 @@ public final class Pretrainer {
         return k.map { ($0.0, $0.1 / max(total, 1e-12)) }
     }
 
-    /// Starts (or resumes) the loaders.
+    /// Starts (or restarts) the loaders at `positions`.
     public func start(positions: [String: LoaderPosition] = [:]) throws {
         guard !kinds.isEmpty else { throw DataError("no data for the selected objectives") }
+        stop()
         for (k, _) in kinds { loaders[k] = try loader(k, from: positions[k] ?? LoaderPosition()) }
     }
+
+    public func stop() { loaders.values.forEach { $0.stop() }; loaders = [:] }
 
     func input(_ b: PretrainingBatch) -> FlavaPreTrainingInput {
         FlavaPreTrainingInput(inputIds: b.inputIds, inputIdsMasked: b.inputIdsMasked, attentionMask: b.attentionMask,
@@ -174,91 +180,48 @@ public final class Pretrainer {
                               boolMaskedPos: b.boolMaskedPos, mlmLabels: b.mlmLabels, itmLabels: b.itmLabels)
     }
 
-    /// One optimizer step (with `accumulation` micro-batches of the drawn kind).
-    public func trainStep() throws -> PretrainingLogEntry {
-        let t0 = Date()
-        let u = Double(rng.nextUniform())
+    public func beginStep(_ step: Int, generator: inout SeededGenerator) throws -> String? {
+        if loaders.isEmpty { try start() }
+        let u = Double(generator.nextUniform())
         var acc = 0.0
-        var kind = kinds.last!.0
-        for (k, p) in kinds { acc += p; if u < acc { kind = k; break } }
-        model.zeroGrad()
-        var losses: [String: Double] = [:]
-        var samples = 0
-        for _ in 0..<config.accumulation {
-            guard let batch = try loaders[kind]!.next() else { throw DataError("\(kind) data ran out") }
-            let out = model(input(batch))
-            guard let loss = out.loss else { throw DataError("no loss for a \(kind) batch with the selected objectives") }
-            let scaled = config.accumulation > 1 ? loss * Float(1 / Double(config.accumulation)) : loss
-            scaled.backward()
-            for (k, v) in out.losses { losses[k, default: 0] += Double(v.value.scalarValue) / Double(config.accumulation) }
-            samples += batch.count
-        }
-        let schedule = LearningRateSchedule.cosine(warmup: config.warmupSteps, total: config.steps)
-        optimizer.learningRateScale = Float(schedule.multiplier(at: step))
-        Gradients.clipGlobalNorm(named.map(\.variable), maxNorm: config.maxGradNorm)
-        optimizer.step()
-        step += 1
-        for (k, v) in losses where !v.isFinite { throw DataError("loss \(k) became \(v) at step \(step)") }
-        return PretrainingLogEntry(step: step, kind: kind, losses: losses,
-                                   learningRate: Double(config.learningRate * optimizer.learningRateScale),
-                                   samplesPerSecond: Double(samples) / Date().timeIntervalSince(t0), eval: nil)
+        for (k, p) in kinds { acc += p; if u < acc { return k } }
+        return kinds.last!.0
     }
 
-    // MARK: checkpoints
-
-    /// Writes checkpoint-STEP atomically (a temporary folder renamed into place): the model in the Hugging Face
-    /// layout, vocab.txt, the optimizer moments and the trainer state.
-    @discardableResult
-    public func saveCheckpoint(in runDir: String, name: String? = nil, vocabFile: String) throws -> String {
-        let final = runDir + "/" + (name ?? "checkpoint-\(step)")
-        try AtomicFolder.write(to: final) { tmp in
-            try FlavaCheckpoint.save(model, to: tmp)
-            try FileManager.default.copyItem(atPath: vocabFile, toPath: tmp + "/vocab.txt")
-            var tensors: [(String, StoredTensor)] = []
-            for (key, v) in named {
-                guard let s = optimizer.state(of: v) else { continue }
-                tensors.append(("\(key).exp_avg", .float(s.m))); tensors.append(("\(key).exp_avg_sq", .float(s.v)))
-                tensors.append(("\(key).step", .int(IntTensor(shape: [], [s.step]))))
-            }
-            try SafeTensors.write(tensors, to: tmp + "/optimizer.safetensors")
-            let state = TrainerState(step: step, rng: rng, positions: loaders.mapValues { $0.position }, bestScore: bestScore, config: config)
-            let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try enc.encode(state).write(to: URL(fileURLWithPath: tmp + "/trainer_state.json"), options: .atomic)
-        }
-        return final
+    public func microBatch(step: Int, kind: String?, generator: inout SeededGenerator) throws -> MicroBatchLoss {
+        let kind = kind!
+        guard let batch = try loaders[kind]!.next() else { throw DataError("\(kind) data ran out") }
+        let out = model(input(batch))
+        guard let loss = out.loss else { throw DataError("no loss for a \(kind) batch with the selected objectives") }
+        return MicroBatchLoss(loss: loss, losses: out.losses.mapValues { Double($0.value.scalarValue) }, samples: batch.count)
     }
 
-    /// Restores optimizer moments, step, RNG and data positions from a checkpoint written by `saveCheckpoint`
-    /// (the model weights are loaded by the caller) and restarts the loaders there.
-    public func resume(from dir: String) throws {
-        let statePath = dir + "/trainer_state.json"
-        let state = try ConfigError.decode(TrainerState.self, fromFile: statePath)
-        try state.config.validate(file: statePath)
-        let optPath = dir + "/optimizer.safetensors"
-        let opt = try SafeTensorsFile(path: optPath)
-        var list: [(parameter: Variable, state: (m: Tensor, v: Tensor, step: Int))] = []
-        for (key, v) in named {
-            guard opt.info("\(key).exp_avg") != nil else { continue }
-            for moment in ["exp_avg", "exp_avg_sq"] {
-                guard let info = opt.info("\(key).\(moment)"), info.shape == v.shape else {
-                    throw CheckpointError(optPath, "\(key).\(moment) is missing or not of the parameter's shape \(v.shape)")
-                }
-            }
-            let count = try opt.intTensor("\(key).step")
-            guard count.count == 1, count.values[0] >= 0 else { throw CheckpointError(optPath, "\(key).step is not one non-negative count") }
-            list.append((v, (try opt.floatTensor("\(key).exp_avg").copy(), try opt.floatTensor("\(key).exp_avg_sq").copy(), count.values[0])))
+    public func evaluate(step: Int) throws -> [String: Double]? { try evaluation?(model.flava) }
+
+    /// Image→text R@1 plus zero-shot accuracy (where the evaluation has them).
+    public func score(_ e: [String: Double]) -> Double { (e["image_to_text_R@1"] ?? 0) + (e["zero_shot_accuracy"] ?? 0) }
+
+    /// The model in the Hugging Face layout and vocab.txt.
+    public func saveModel(to dir: String) throws {
+        try FlavaCheckpoint.save(model, to: dir)
+        try FileManager.default.copyItem(atPath: vocabFile, toPath: dir + "/vocab.txt")
+    }
+
+    public func loadModel(from dir: String) throws {
+        let (m, _) = try FlavaCheckpoint.loadPreTraining(dir)
+        guard model.copyParameters(from: m) else {
+            throw ConfigError(dir, "was trained with another model (its config.json differs from this run's model and vocabulary)")
         }
-        guard state.step >= 0 else { throw ConfigError(statePath, "field 'step' = \(state.step): must not be negative") }
-        optimizer.restore(list)
-        step = state.step
-        rng = state.rng
-        bestScore = state.bestScore
-        loaders.values.forEach { $0.stop() }
-        loaders = [:]
+    }
+
+    public func state() throws -> PretrainingTaskState {
+        PretrainingTaskState(positions: loaders.mapValues { $0.position }, config: config)
+    }
+
+    public func restore(_ state: PretrainingTaskState, from dir: String) throws {
+        try state.config.validate(file: dir + "/trainer_state.json")
         try start(positions: state.positions)
     }
-
-    public func stop() { loaders.values.forEach { $0.stop() } }
 }
 
 /// Held-out zero-shot evaluation of a FLAVA on the synthetic world: retrieval over `candidates` pairs both ways

@@ -67,7 +67,7 @@ public struct PretrainingResult: Sendable {
 public enum PretrainingEvent {
     case message(String)
     case codebookStep(Int, total: Int)
-    case step(PretrainingLogEntry, total: Int)
+    case step(TrainingLogEntry, total: Int)
 }
 
 /// A pretraining run.
@@ -81,7 +81,7 @@ public final class PretrainingRun {
     static func isSynthetic(_ spec: String) -> Bool { spec.hasPrefix("synthetic") }
 
     /// Runs everything; `events` sees progress.
-    public func run(_ events: (PretrainingEvent) -> Void = { _ in }) throws -> PretrainingResult {
+    public func run(_ events: @escaping (PretrainingEvent) -> Void = { _ in }) throws -> PretrainingResult {
         let start = Date()
         let o = options
         var cfg = o.settings
@@ -172,59 +172,35 @@ public final class PretrainingRun {
         let syntheticEval = PretrainingRun.isSynthetic(o.pairs) && o.evalPairs == nil
         try initializeEncoders(model, events)
 
-        let trainer = Pretrainer(model: model, tokenizer: tokenizer, config: cfg, sources: sources)
-        if let r = o.resume {
-            let (m, _) = try FlavaCheckpoint.loadPreTraining(r)
-            guard model.copyParameters(from: m) else {
-                throw ConfigError(r, "was trained with another model (its config.json differs from this run's model and vocabulary)")
-            }
-            try trainer.resume(from: r)
-            events(.message("resumed from \(r) at step \(trainer.step)"))
-        } else {
-            try trainer.start()
-        }
-        defer { trainer.stop() }
-
-        // 3. Train.
-        let log = try FileHandle.forAppending(o.output + "/metrics.jsonl")
-        defer { try? log.close() }
-        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
-        let board = try TensorBoardWriter(directory: o.output + "/tensorboard")
-        let steps = cfg.steps
-        var lastEval: [String: Double] = [:], bestEval: [String: Double] = [:]
-        var best = trainer.bestScore ?? -1
-        var bestPath: String? = nil
         let evalSource = try o.evalPairs.map { try dataSource(spec: $0, imageSize: cfg.data.imageSize) }
-        while trainer.step < steps {
-            var entry = try trainer.trainStep()
-            if (trainer.step % cfg.evalEvery == 0 || trainer.step == steps) && (syntheticEval || evalSource != nil) {
-                lastEval = try withNoGrad {
-                    if let evalSource {
-                        return try RetrievalEvaluation.run(model: model.flava, tokenizer: tokenizer, source: evalSource, data: cfg.data)
-                    }
-                    return try SyntheticEvaluation.run(model: model.flava, tokenizer: tokenizer, world: world2, data: cfg.data)
-                }
-                entry.eval = lastEval
-                let score = (lastEval["image_to_text_R@1"] ?? 0) + (lastEval["zero_shot_accuracy"] ?? 0)
-                if score > best {
-                    best = score; trainer.bestScore = best; bestEval = lastEval
-                    bestPath = try trainer.saveCheckpoint(in: o.output, name: "best", vocabFile: vocabFile)
-                }
-            }
-            if trainer.step % cfg.checkpointEvery == 0 || trainer.step == steps {
-                _ = try trainer.saveCheckpoint(in: o.output, vocabFile: vocabFile)
-            }
-            log.write(try enc.encode(entry) + Data("\n".utf8))
-            var scalars = Dictionary(uniqueKeysWithValues: entry.losses.map { ("loss/" + $0.key, $0.value) })
-            scalars["train/learning_rate"] = entry.learningRate
-            scalars["train/samples_per_second"] = entry.samplesPerSecond
-            for (k, v) in entry.eval ?? [:] { scalars["eval/" + k] = v }
-            board.scalars(scalars, step: trainer.step)
-            events(.step(entry, total: steps))
+        let data = cfg.data
+        let evaluation: ((FlavaModel) throws -> [String: Double])?
+        if let evalSource {
+            evaluation = { try RetrievalEvaluation.run(model: $0, tokenizer: tokenizer, source: evalSource, data: data) }
+        } else if syntheticEval {
+            evaluation = { try SyntheticEvaluation.run(model: $0, tokenizer: tokenizer, world: world2, data: data) }
+        } else {
+            evaluation = nil
         }
-        if !bestEval.isEmpty { lastEval = bestEval }
-        return PretrainingResult(evaluation: lastEval, chance: PretrainingRun.chance(of: lastEval), steps: trainer.step,
-                                 seconds: Date().timeIntervalSince(start), bestCheckpoint: bestPath)
+        let task = PretrainingTask(model: model, tokenizer: tokenizer, vocabFile: vocabFile, config: cfg, sources: sources,
+                                   evaluation: evaluation)
+        defer { task.stop() }
+        // 3. Train, on the engine: metrics.jsonl, TensorBoard and the caller's events through its callbacks.
+        let engine = try TrainingEngine(task: task, settings: PretrainingTask.settings(cfg, output: o.output), callbacks: [
+            try MetricsLogCallback(path: o.output + "/metrics.jsonl"),
+            try TensorBoardCallback(directory: o.output + "/tensorboard"),
+            StepCallback { events(.step($0, total: $1)) },
+        ])
+        if let r = o.resume {
+            try engine.resume(from: r)
+            events(.message("resumed from \(r) at step \(engine.step)"))
+        } else {
+            try task.start()
+        }
+        let outcome = try engine.run()
+        let eval = outcome.bestEvaluation ?? outcome.lastEvaluation ?? [:]
+        return PretrainingResult(evaluation: eval, chance: PretrainingRun.chance(of: eval), steps: outcome.steps,
+                                 seconds: Date().timeIntervalSince(start), bestCheckpoint: outcome.bestCheckpoint)
     }
 
     /// Chance levels of the evaluation metrics: recall@K among N candidates is K/N, zero-shot is 1/classes.
@@ -290,7 +266,7 @@ public final class PretrainingRun {
 
     /// Gives the model its frozen codebook: given, kept from `.from`, or trained on the run's images.
     func prepareCodebook(_ model: FlavaForPreTraining, fromReport: LoadReport?, data: PretrainingDataConfig, world: SyntheticWorld,
-                         seed: UInt64, _ events: (PretrainingEvent) -> Void) throws {
+                         seed: UInt64, _ events: @escaping (PretrainingEvent) -> Void) throws {
         let o = options
         let vocabulary = model.config.imageConfig.vocabSize
         if let cb = o.codebook {
@@ -309,25 +285,14 @@ public final class PretrainingRun {
             cc.imageSize = data.codebookSize
             try cc.validate(file: "the codebook for this run")
             let ct = CodebookTrainer(config: cc)
-            let proc = data.processor
-            if PretrainingRun.isSynthetic(o.images) {
-                func images(_ range: Range<Int>) -> Tensor {
-                    ShapeKernel.stack(range.map { proc.codebookPixelValues(world.unpairedImage($0)) })
-                }
-                // k-means start on images the training steps below do not use.
-                ct.initializeCodes(from: images(1_000_000..<(1_000_000 + cc.kmeansImages)))
-                for s in 0..<cc.steps {
-                    _ = ct.step(images((s * cc.batchSize)..<((s + 1) * cc.batchSize)), step: s)
-                    events(.codebookStep(s + 1, total: cc.steps))
-                }
-            } else {
-                let images = try CodebookImages(images: o.images, heldOut: nil, size: cc.imageSize, seed: seed, evalCount: 1, processor: proc)
-                ct.initializeCodes(from: try images.trainingBatch(cc.kmeansImages))
-                for s in 0..<cc.steps {
-                    _ = ct.step(try images.trainingBatch(cc.batchSize), step: s)
-                    events(.codebookStep(s + 1, total: cc.steps))
-                }
-            }
+            // Synthetic: the world at the model's image size, k-means on images the training steps do not use.
+            let images = PretrainingRun.isSynthetic(o.images)
+                ? CodebookImages(world: world, processor: data.processor, evalCount: 0, kmeansStart: 1_000_000)
+                : try CodebookImages(images: o.images, heldOut: nil, size: cc.imageSize, seed: seed, evalCount: 1, processor: data.processor)
+            ct.initializeCodes(from: try images.kmeansBatch(cc.kmeansImages))
+            let engine = try TrainingEngine(task: CodebookTrainingTask(trainer: ct, images: images), settings: CodebookTrainer.settings(cc),
+                                            callbacks: [StepCallback { e, total in events(.codebookStep(e.step, total: total)) }])
+            _ = try engine.run()
             try ct.save(to: o.output + "/codebook")
             model.imageCodebook = try FlavaCheckpoint.loadCodebook(o.output + "/codebook")
         }

@@ -35,6 +35,8 @@ struct CodebookTrain: ParsableCommand {
     @Option(help: "Number of codes (default 512).") var vocabSize: Int?
     @Option(help: "Reconstruction loss: mse (default) or logit_laplace (DALL-E's).") var reconstruction: String?
     @Option(help: "Evaluate on the held-out images every N steps (default 100).") var evalEvery = 100
+    @Option(help: "Write a resumable checkpoint (OUTPUT/checkpoint-STEP) every N steps and at the last (default 200; 0: none).") var checkpointEvery = 200
+    @Option(help: "Continue exactly from a checkpoint folder of this run (same settings).") var resume: String?
     @Option(help: "Seed (default 0).") var seed: UInt64?
     @Option(help: "Output folder.") var output: String
     @Option(help: "Write a JSON summary (psnr_db, codes_used, vocab_size, perplexity, …) here.") var summary: String?
@@ -51,14 +53,16 @@ struct CodebookTrain: ParsableCommand {
         if let reconstruction { cfg.decoder.reconstruction = reconstruction }
         try cfg.validate(file: config ?? "codebook training settings")
         guard evalEvery >= 1 else { throw ValidationError("--eval-every must be positive") }
+        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must not be negative") }
 
         var bar: ProgressBar? = nil
-        let result = try CodebookTrainingRun.run(config: cfg, images: images, heldOut: heldOut, evalEvery: evalEvery, output: output) { event in
+        let result = try CodebookTrainingRun.run(config: cfg, images: images, heldOut: heldOut, evalEvery: evalEvery, output: output,
+                                                 checkpointEvery: checkpointEvery > 0 ? checkpointEvery : nil, resume: resume) { event in
             switch event {
             case .message(let m): print(m)
-            case .step(let e, let last):
-                if bar == nil { bar = ProgressBar(total: cfg.steps, label: "codebook") }
-                bar!.update(e.step + 1, extra: String(format: "rec %.3f  PSNR %.1f dB  codes %d", e.reconstruction, last.psnrDB, last.codesUsed))
+            case .step(let e, let total, let last):
+                if bar == nil { bar = ProgressBar(total: total, label: "codebook") }
+                bar!.update(e.step, extra: String(format: "rec %.3f  PSNR %.1f dB  codes %d", e.losses["reconstruction"] ?? .nan, last.psnrDB, last.codesUsed))
             }
         }
         let last = result.metrics, seconds = result.seconds
@@ -81,12 +85,12 @@ struct CodebookTrain: ParsableCommand {
 enum CodebookReport {
     /// report.svg: reconstruction loss, KL, usage and the held-out PSNR / codes used over the steps.
     static func write(metrics: String, to path: String) throws {
-        guard let entries = SVGCharts.entries(CodebookLogEntry.self, in: metrics) else { return }
+        guard let entries = SVGCharts.entries(TrainingLogEntry.self, in: metrics) else { return }
         var series: [String: [(Int, Double)]] = [:]
         for e in entries {
-            series["reconstruction loss", default: []].append((e.step, e.reconstruction))
-            series["KL to uniform", default: []].append((e.step, e.kl))
-            if let m = e.eval {
+            if let v = e.losses["reconstruction"] { series["reconstruction loss", default: []].append((e.step, v)) }
+            if let v = e.losses["kl"] { series["KL to uniform", default: []].append((e.step, v)) }
+            if let m = e.eval.flatMap(CodebookMetrics.init) {
                 series["eval held-out PSNR (dB)", default: []].append((e.step, m.psnrDB))
                 series["eval codes used", default: []].append((e.step, Double(m.codesUsed)))
                 series["eval code perplexity", default: []].append((e.step, m.perplexity))

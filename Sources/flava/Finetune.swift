@@ -20,13 +20,22 @@ struct Finetune: ParsableCommand {
     @Option(help: "GLUE training TSV; for vqa QUESTIONS.json,ANNOTATIONS.json; for snli-ve / hateful-memes the JSONL.") var train: String?
     @Option(help: "GLUE development TSV (scored); for vqa QUESTIONS.json,ANNOTATIONS.json; for snli-ve / hateful-memes the JSONL.") var dev: String?
     @Option(help: "Image folder (VQAv2: COCO images; SNLI-VE: Flickr30K; Hateful Memes: the dataset folder, default beside the JSONL).") var imageRoot: String?
+    @Option(help: "Write a resumable checkpoint (OUTPUT/checkpoints/checkpoint-STEP, with metrics.jsonl) every N steps and at the last (default: none).") var checkpointEvery: Int?
+    @Option(help: "Continue exactly from a checkpoint folder of this run (same model, task, data and settings).") var resume: String?
 
     func validate() throws {
+        if let c = checkpointEvery, c < 1 { throw ValidationError("--checkpoint-every must be positive") }
         do { try FineTuningSettings.check(steps: steps, batchSize: batchSize, learningRate: learningRate, file: "flags") }
         catch let e as ConfigError {   // "field 'batch_size' = 0: …" → "--batch-size 0: …"
             let flag = e.reason.replacingOccurrences(of: "field '", with: "--").replacingOccurrences(of: "' = ", with: " ")
             throw ValidationError(flag.replacingOccurrences(of: "_", with: "-"))
         }
+    }
+
+    /// Checkpoints go beside the model, in OUTPUT/checkpoints, when asked for (or when resuming).
+    var checkpoints: FineTuningCheckpoints? {
+        guard checkpointEvery != nil || resume != nil else { return nil }
+        return FineTuningCheckpoints(output: output + "/checkpoints", every: checkpointEvery, resume: resume)
     }
 
     func run() throws {
@@ -41,9 +50,10 @@ struct Finetune: ParsableCommand {
                                                  soft: MultimodalTasks.softScores(Array(repeating: vqa.answers[$0.2], count: 3), vocabulary: index, classes: vqa.answers.count)) }
         }
         let tuner = try MultimodalFineTuner(flava: flava, tokenizer: tokenizer, classes: vqa.answers.count, seed: seed)
+        tuner.answers = vqa.answers
         let bar = ProgressBar(total: steps, label: "finetune")
         try tuner.train(examples(vqa.examples(0..<4000, split: .train)), steps: steps, batchSize: batchSize, learningRate: learningRate,
-                        seed: seed &+ 5) { bar.update($0, extra: String(format: "loss %.3f", $1)) }
+                        seed: seed &+ 5, checkpoints: checkpoints) { bar.update($0, extra: String(format: "loss %.3f", $1)) }
         func accuracy(_ raw: [(RGBImage, String, Int)]) throws -> (vqa: Double, byType: [String: Double]) {
             let scores = try tuner.predict(examples(raw), sigmoid: true)
             var total = 0.0
@@ -70,18 +80,8 @@ struct Finetune: ParsableCommand {
         }
         print(t.render())
         print(String(format: "majority answer per question type (chance baseline): %.3f; %d answers", majority, vqa.answers.count))
-        try save(tuner.model, config: tuner.model.flava.config, answers: vqa.answers)
+        try tuner.save(to: output)
         try writeSummary(["vqa_accuracy_held_out": heldOut.vqa, "vqa_accuracy_train_split": seen.vqa, "majority_baseline": majority], to: summary)
-    }
-
-    /// Writes a fine-tuned model folder: weights, the FLAVA config, the answer list (multimodal tasks) and vocab.txt.
-    func save(_ module: Module, config: FlavaConfig, answers: [String]? = nil) throws {
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        try module.saveSafeTensors(to: output + "/model.safetensors")
-        try config.save(output + "/config.json")
-        if let answers { try JSONEncoder().encode(answers).write(to: URL(fileURLWithPath: output + "/answers.json"), options: .atomic) }
-        try? FileManager.default.removeItem(atPath: output + "/vocab.txt")
-        try FileManager.default.copyItem(atPath: model + "/vocab.txt", toPath: output + "/vocab.txt")
     }
 
     /// VQAv2, SNLI-VE and Hateful Memes from their files.
@@ -114,9 +114,10 @@ struct Finetune: ParsableCommand {
                                        : .init(image: .file(x.image), text: x.text, label: x.label) }
         }
         let tuner = try MultimodalFineTuner(flava: flava, tokenizer: tokenizer, classes: answers.count, maxTextLength: 40, seed: seed)
+        tuner.answers = answers
         let bar = ProgressBar(total: steps, label: "finetune")
         try tuner.train(convert(trainSet.filter { task == "vqa" || $0.label != nil }), steps: steps, batchSize: batchSize,
-                        learningRate: learningRate, seed: seed &+ 5) { bar.update($0, extra: String(format: "loss %.3f", $1)) }
+                        learningRate: learningRate, seed: seed &+ 5, checkpoints: checkpoints) { bar.update($0, extra: String(format: "loss %.3f", $1)) }
         let scores = try tuner.predict(convert(devSet), sigmoid: task == "vqa")
         var m: [String: Double] = [:]
         if task == "vqa" {
@@ -130,7 +131,7 @@ struct Finetune: ParsableCommand {
         var t = TextTable(["task", "metric", "value"])
         for (k, v) in m.sorted(by: { $0.key < $1.key }) { t.add([task, k, String(format: "%.4f", v)]) }
         print(t.render())
-        try save(tuner.model, config: tuner.model.flava.config, answers: answers)
+        try tuner.save(to: output)
         try writeSummary(m, to: summary)
     }
 }
@@ -145,8 +146,9 @@ extension Finetune {
         guard devSet.allSatisfy({ $0.label != nil || $0.score != nil }) else { throw DataError("\(dev): unlabelled examples cannot be scored") }
         let flava = try FlavaCheckpoint.loadModel(model)
         let tuner = try GLUEFineTuner(text: flava.textModel, tokenizer: try BertTokenizer(vocabFile: model + "/vocab.txt"), task: glue, seed: seed)
+        tuner.flavaConfig = flava.config
         let bar = ProgressBar(total: steps, label: "finetune")
-        try tuner.train(trainSet, steps: steps, batchSize: batchSize, learningRate: learningRate, seed: seed &+ 9) {
+        try tuner.train(trainSet, steps: steps, batchSize: batchSize, learningRate: learningRate, seed: seed &+ 9, checkpoints: checkpoints) {
             bar.update($0, extra: String(format: "loss %.3f", $1))
         }
         let preds = tuner.predict(devSet)
@@ -154,7 +156,7 @@ extension Finetune {
         var t = TextTable(["task", "metric", "value"])
         for (k, v) in m.sorted(by: { $0.key < $1.key }) { t.add([name.uppercased(), k, String(format: "%.4f", v)]) }
         print(t.render())
-        try save(tuner.model, config: flava.config)
+        try tuner.save(to: output)
         try writeSummary(m, to: summary)
     }
 }

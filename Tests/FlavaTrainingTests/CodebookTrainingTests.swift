@@ -15,6 +15,18 @@ private func smallConfig(steps: Int) -> CodebookTrainingConfig {
     return c
 }
 
+/// Trains `trainer` on the engine for its configured steps on `world`'s unpaired images 0, 1, …; the
+/// reconstruction loss of each step.
+private func train(_ trainer: CodebookTrainer, on world: SyntheticWorld) throws -> [Double] {
+    let proc = FlavaImageProcessor(FlavaImageProcessorConfig(imageSize: 2 * world.imageSize))
+    let task = CodebookTrainingTask(trainer: trainer, images: CodebookImages(world: world, processor: proc, evalCount: 0))
+    var losses: [Double] = []
+    let engine = try TrainingEngine(task: task, settings: CodebookTrainer.settings(trainer.config),
+                                    callbacks: [StepCallback { e, _ in losses.append(e.losses["reconstruction"]!) }])
+    _ = try engine.run()
+    return losses
+}
+
 private func worldPixels(_ world: SyntheticWorld, _ range: Range<Int>, heldOut: Bool = false) -> Tensor {
     let proc = FlavaImageProcessor(FlavaImageProcessorConfig(imageSize: 2 * world.imageSize))
     return ShapeKernel.stack(range.map { i in
@@ -29,10 +41,8 @@ private func worldPixels(_ world: SyntheticWorld, _ range: Range<Int>, heldOut: 
     let held = worldPixels(world, 0..<cfg.evalImages, heldOut: true)
     trainer.initializeCodes(from: worldPixels(world, 10_000..<(10_000 + cfg.kmeansImages)))
     let before = trainer.evaluate(held)
-    var losses: [Double] = []
-    for s in 0..<cfg.steps {
-        losses.append(trainer.step(worldPixels(world, (s * cfg.batchSize)..<((s + 1) * cfg.batchSize)), step: s).reconstruction)
-    }
+    let losses = try train(trainer, on: world)
+    #expect(losses.count == cfg.steps)
     let after = trainer.evaluate(held)
     let first = losses.prefix(5).reduce(0, +) / 5, last = losses.suffix(5).reduce(0, +) / 5
     #expect(losses.allSatisfy { $0.isFinite })
@@ -43,7 +53,10 @@ private func worldPixels(_ world: SyntheticWorld, _ range: Range<Int>, heldOut: 
     // Same seed, same numbers.
     let again = CodebookTrainer(config: cfg)
     again.initializeCodes(from: worldPixels(world, 10_000..<(10_000 + cfg.kmeansImages)))
-    #expect(again.step(worldPixels(world, 0..<cfg.batchSize), step: 0).reconstruction == losses[0])
+    let proc = FlavaImageProcessor(FlavaImageProcessorConfig(imageSize: 2 * world.imageSize))
+    let engine = try TrainingEngine(task: CodebookTrainingTask(trainer: again, images: CodebookImages(world: world, processor: proc, evalCount: 0)),
+                                    settings: CodebookTrainer.settings(cfg))
+    #expect(try engine.trainStep().losses["reconstruction"] == losses[0])
 }
 
 @Test func kmeansStartUsesTheVocabulary() throws {
@@ -64,7 +77,7 @@ private func worldPixels(_ world: SyntheticWorld, _ range: Range<Int>, heldOut: 
     let world = SyntheticWorld(seed: 1, imageSize: cfg.imageSize)
     let trainer = CodebookTrainer(config: cfg)
     trainer.initializeCodes(from: worldPixels(world, 0..<cfg.kmeansImages))
-    for s in 0..<cfg.steps { _ = trainer.step(worldPixels(world, (s * 8)..<(s * 8 + 8)), step: s) }
+    _ = try train(trainer, on: world)
     let dir = TestPaths.temporaryDirectory().path + "/codebook"
     try trainer.save(to: dir)
     for f in ["config.json", "model.safetensors", "decoder_config.json", "decoder.safetensors", "codebook_training.json"] {
