@@ -85,18 +85,15 @@ struct CodebookTrain: ParsableCommand {
 enum CodebookReport {
     /// report.svg: reconstruction loss, KL, usage and the held-out PSNR / codes used over the steps.
     static func write(metrics: String, to path: String) throws {
-        guard let entries = SVGCharts.entries(TrainingLogEntry.self, in: metrics) else { return }
-        var series: [String: [(Int, Double)]] = [:]
-        for e in entries {
-            if let v = e.losses["reconstruction"] { series["reconstruction loss", default: []].append((e.step, v)) }
-            if let v = e.losses["kl"] { series["KL to uniform", default: []].append((e.step, v)) }
+        try SVGCharts.trainingReport(metrics: metrics, to: path) { e in
+            var points: [(String, Double)] = []
+            if let v = e.losses["reconstruction"] { points.append(("reconstruction loss", v)) }
+            if let v = e.losses["kl"] { points.append(("KL to uniform", v)) }
             if let m = e.eval.flatMap(CodebookMetrics.init) {
-                series["eval held-out PSNR (dB)", default: []].append((e.step, m.psnrDB))
-                series["eval codes used", default: []].append((e.step, Double(m.codesUsed)))
-                series["eval code perplexity", default: []].append((e.step, m.perplexity))
+                points += [("eval held-out PSNR (dB)", m.psnrDB), ("eval codes used", Double(m.codesUsed)), ("eval code perplexity", m.perplexity)]
             }
+            return points
         }
-        try SVGCharts.write(series, to: path)
     }
 }
 

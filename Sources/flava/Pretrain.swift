@@ -121,12 +121,10 @@ struct Pretrain: ParsableCommand {
 /// The end-of-run picture: each objective's loss curve and the evaluation curve, as SVG.
 enum PretrainReport {
     static func write(metrics: String, to path: String) throws {
-        guard let entries = SVGCharts.entries(PretrainingLogEntry.self, in: metrics) else { return }
-        var series: [String: [(Int, Double)]] = [:]
-        for e in entries {
-            for (k, v) in e.losses where v.isFinite { series[k, default: []].append((e.step, v)) }
-            for (k, v) in e.eval ?? [:] where k.hasSuffix("R@1") || k == "zero_shot_accuracy" { series["eval " + k, default: []].append((e.step, v)) }
+        try SVGCharts.trainingReport(metrics: metrics, to: path) { e in
+            var points: [(String, Double)] = e.losses.map { ($0.key, $0.value) }
+            for (k, v) in e.eval ?? [:] where k.hasSuffix("R@1") || k == "zero_shot_accuracy" { points.append(("eval " + k, v)) }
+            return points
         }
-        try SVGCharts.write(series, to: path)
     }
 }

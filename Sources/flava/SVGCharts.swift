@@ -1,5 +1,6 @@
 // Small SVG line charts for run reports (report.svg of pretraining and codebook training).
 import Foundation
+import FlavaKit
 
 enum SVGCharts {
     /// The entries of a JSON-lines log that decode as `T` (nil when the file cannot be read).
@@ -7,6 +8,14 @@ enum SVGCharts {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         let decoder = JSONDecoder()
         return text.split(separator: "\n").compactMap { try? decoder.decode(T.self, from: Data($0.utf8)) }
+    }
+
+    /// report.svg of a training run's metrics.jsonl: `pick` names the series each entry adds a point to.
+    static func trainingReport(metrics: String, to path: String, pick: (TrainingLogEntry) -> [(String, Double)]) throws {
+        guard let entries = entries(TrainingLogEntry.self, in: metrics) else { return }
+        var series: [String: [(Int, Double)]] = [:]
+        for e in entries { for (name, v) in pick(e) where v.isFinite { series[name, default: []].append((e.step, v)) } }
+        try write(series, to: path)
     }
 
     /// One panel per series, three per row; series whose name starts with "eval" are drawn as measured, the
