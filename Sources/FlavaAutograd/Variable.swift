@@ -97,7 +97,10 @@ public final class Variable: CustomStringConvertible {
         for v in order.reversed() {
             guard let g = pending.removeValue(forKey: ObjectIdentifier(v)) else { continue }
             guard let node = v.node else {
-                if v.grad == nil { v.grad = g.copy() } else { v.grad!.addScaled(g) }
+                // Shared, not copied: Tensor is copy-on-write, so a later in-place update (accumulation,
+                // clipping) copies only if another tensor still holds the buffer. Copying every weight gradient
+                // cost a full pass over the parameters each step (1.2 GB at full size).
+                if v.grad == nil { v.grad = g } else { v.grad!.addScaled(g) }
                 continue
             }
             let t0 = BackwardProfiler.isEnabled ? DispatchTime.now().uptimeNanoseconds : 0

@@ -27,7 +27,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flava-bench",
         abstract: "Performance benchmarks of the FLAVA Swift tensor core (see BENCHMARKS.md).",
-        subcommands: [GEMM.self, Layer.self, TokenizerBench.self, ImageBench.self, LoaderBench.self, TrainStep.self])
+        subcommands: [GEMM.self, Layer.self, TokenizerBench.self, ImageBench.self, LoaderBench.self, TrainStep.self, CodebookBench.self])
 }
 
 struct GEMM: ParsableCommand {
@@ -183,9 +183,11 @@ struct TrainStep: ParsableCommand {
     @Option(help: "full or small.") var size = "full"
     @Option(help: "Batch size.") var batchSize = 8
     @Option(help: "Timed steps.") var iterations = 3
+    @Option(help: "Untimed steps first.") var warmup = 1
     @Option(help: "Write the model's config.json here (for the PyTorch side).") var dumpConfig: String?
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Gradient checkpointing: recompute each encoder layer's activations in backward.") var gradCheckpointing = false
+    @Flag(help: "After the timed steps, one more step split into forward / backward / optimizer, with backward time by op.") var profile = false
 
     func run() throws {
         var config = FlavaConfig()
@@ -216,12 +218,50 @@ struct TrainStep: ParsableCommand {
             out.loss!.backward()
             opt.step()
         }
-        let t = time(iterations: iterations) { step() }
+        let t = time(iterations: iterations, warmup: warmup) { step() }
+        if profile {
+            model.zeroGrad()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let out = model(input)
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            BackwardProfiler.isEnabled = true
+            out.loss!.backward()
+            BackwardProfiler.isEnabled = false
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            opt.step()
+            let t3 = DispatchTime.now().uptimeNanoseconds
+            print(String(format: "forward %.2f s, backward %.2f s, optimizer %.2f s", Double(t1 - t0) / 1e9, Double(t2 - t1) / 1e9, Double(t3 - t2) / 1e9))
+            if let cb = model.imageCodebook {
+                let c0 = DispatchTime.now().uptimeNanoseconds
+                _ = withNoGrad { cb.codebookIndices(input.codebookPixelValues!) }
+                print(String(format: "  of the forward: codebook targets %.2f s", Double(DispatchTime.now().uptimeNanoseconds - c0) / 1e9))
+            }
+            for r in BackwardProfiler.report().prefix(25) { print(String(format: "  backward %-28@ %9.1f ms  %5d calls", r.op, r.ms, r.calls)) }
+        }
         let sps = Double(b) / t.median
         print(String(format: "train step (%@, batch %d%@): %.2f s, %.2f samples/s, peak RSS %.0f MiB", size, b,
                      gradCheckpointing ? ", checkpointing" : "", t.median, sps, Double(ProcessMemory.peakResidentBytes) / 1048576))
         emit(json, ["bench": "train_step", "size": size, "batch_size": b, "grad_checkpointing": gradCheckpointing, "seconds": t.median,
                     "samples_per_second": sps, "peak_rss_bytes": ProcessMemory.peakResidentBytes])
+    }
+}
+
+struct CodebookBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "codebook",
+        abstract: "The frozen DALL-E codebook (FlavaImageCodebook, FlavaConfig() size) turning images into MIM targets, as a pretraining step does.")
+    @Option(help: "Images.") var batchSize = 4
+    @Option(help: "Image side in pixels.") var imageSize = 112
+    @Option(help: "Timed repetitions.") var iterations = 3
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        var ini = Initializer(seed: 0)
+        let cb = FlavaImageCodebook(FlavaImageCodebookConfig(), init: &ini)
+        var g = SeededGenerator(seed: 1)
+        let x = Tensor.randomUniform([batchSize, 3, imageSize, imageSize], low: 0.1, high: 0.9, using: &g)
+        let t = time(iterations: iterations) { _ = withNoGrad { cb.codebookIndices(x) } }
+        print(String(format: "codebook (%d × %d px): %.3f s, %.2f images/s", batchSize, imageSize, t.median, Double(batchSize) / t.median))
+        emit(json, ["bench": "codebook", "batch_size": batchSize, "image_size": imageSize, "seconds": t.median])
     }
 }
 

@@ -4,6 +4,12 @@
 // machines). The choice can only be made through OPENBLAS_CORETYPE before the library loads, so executables
 // call `BLASRuntime.ensureFastKernels()` first thing: when detection failed and the user set nothing, it sets
 // the variable to the best kernel family the CPU supports and re-executes the program once.
+//
+// The same call sets OPENBLAS_THREAD_TIMEOUT=4 (when unset): OpenBLAS's idle worker threads then sleep after
+// about 2^4 cycles instead of spinning with sched_yield for 2^28. With as many threads as cores, a spinning
+// OpenBLAS worker takes a core from our own parallel loops (LayerNorm, softmax, GELU, AdamW) between GEMMs;
+// measured on an Intel Xeon (2 cores): full-size training step 13.56 → 11.42 s, small 0.43 → 0.36 s
+// (BENCHMARKS.md). OpenBLAS reads the variable only when it loads, hence the re-execution.
 import Foundation
 import CBLAS
 
@@ -25,20 +31,31 @@ public enum BLASRuntime {
         return nil
     }
 
-    /// Re-executes the current program with OPENBLAS_CORETYPE set when OpenBLAS fell back to generic kernels
-    /// on a CPU with AVX2/AVX-512. Does nothing if the user set OPENBLAS_CORETYPE, if FLAVA_BLAS_AUTO=0, or if
-    /// detection worked. Returns normally only when no re-exec happened.
+    /// What OpenBLAS's idle threads wait for before sleeping (2^N cycles), as set for this process.
+    public static let threadTimeout = "4"
+
+    /// Re-executes the current program once with OPENBLAS_CORETYPE set when OpenBLAS fell back to generic
+    /// kernels on a CPU with AVX2/AVX-512, and with OPENBLAS_THREAD_TIMEOUT set when it is unset. Variables the
+    /// user set are kept; FLAVA_BLAS_AUTO=0 turns the whole thing off. Returns normally only when no re-exec
+    /// happened (or it failed: the program then carries on as it is).
     public static func ensureFastKernels() {
         let env = ProcessInfo.processInfo.environment
-        if env["OPENBLAS_CORETYPE"] != nil || env["FLAVA_BLAS_AUTO"] == "0" { return }
-        guard coreName == "Prescott" || coreName == "Core2" || coreName == "Nehalem",
-              let best = bestCoreType() else { return }
-        setenv("OPENBLAS_CORETYPE", best, 1)
+        if env["FLAVA_BLAS_AUTO"] == "0" || env["FLAVA_BLAS_CONFIGURED"] != nil { return }
+        var set: [(String, String)] = []
+        if env["OPENBLAS_CORETYPE"] == nil, coreName == "Prescott" || coreName == "Core2" || coreName == "Nehalem",
+           let best = bestCoreType() {
+            set.append(("OPENBLAS_CORETYPE", best))
+        }
+        if env["OPENBLAS_THREAD_TIMEOUT"] == nil { set.append(("OPENBLAS_THREAD_TIMEOUT", threadTimeout)) }
+        guard !set.isEmpty else { return }
+        for (k, v) in set { setenv(k, v, 1) }
+        setenv("FLAVA_BLAS_CONFIGURED", "1", 1)   // once: never a loop of re-executions
         let args = CommandLine.arguments
         var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
         cargs.append(nil)
         execv("/proc/self/exe", cargs)
-        // execv returned: carry on with the slow kernels rather than fail.
-        unsetenv("OPENBLAS_CORETYPE")
+        // execv returned: carry on with the kernels we have rather than fail.
+        for (k, _) in set { unsetenv(k) }
+        unsetenv("FLAVA_BLAS_CONFIGURED")
     }
 }

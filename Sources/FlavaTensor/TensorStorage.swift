@@ -55,7 +55,13 @@ public final class BufferPool: @unchecked Sendable {
         get { pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }; return limit }
         set { pthread_mutex_lock(lock); limit = max(0, newValue); pthread_mutex_unlock(lock) }
     }
-    private var limit = 1 << 30
+    /// FLAVA_BUFFER_POOL_MB if set, else a sixth of physical memory between 1 and 8 GiB. A full-size training
+    /// step at batch 4 frees about 1.1 GB of activations that a 1 GiB cache could not keep: 275,000 page faults
+    /// a step, gone with 4 GiB (24 GiB machine; BENCHMARKS.md).
+    private var limit: Int = {
+        if let v = ProcessInfo.processInfo.environment["FLAVA_BUFFER_POOL_MB"], let mb = Int(v), mb >= 0 { return mb << 20 }
+        return min(8 << 30, max(1 << 30, Int(ProcessInfo.processInfo.physicalMemory / 6)))
+    }()
 
     private var free: [Int: [UnsafeMutableRawPointer]] = [:]
     private var cachedBytes = 0
