@@ -75,7 +75,8 @@ public enum AtomicFolder {
     /// Runs `body` with a fresh temporary folder beside `path`; on success moves it to `path` (swapping out any
     /// folder already there), on failure removes it. A crash or an error never leaves a half-written folder under
     /// the final name. With `keepingOtherFiles`, files already in the folder that `body` does not write (a run's
-    /// logs beside a saved model) are copied into the new folder before the swap.
+    /// logs and checkpoints beside a saved model) are carried into the new folder before the swap: hard-linked
+    /// (copied where the file system has no hard links), so gigabytes of checkpoints are not copied at each save.
     public static func write(to path: String, keepingOtherFiles: Bool = false, _ body: (String) throws -> Void) throws {
         let fm = FileManager.default
         let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -88,7 +89,7 @@ public enum AtomicFolder {
             if keepingOtherFiles, let existing = try? fm.contentsOfDirectory(atPath: path) {
                 let written = Set(try fm.contentsOfDirectory(atPath: tmp))
                 for name in existing where !written.contains(name) {
-                    try fm.copyItem(atPath: path + "/" + name, toPath: tmp + "/" + name)
+                    try linkTree(path + "/" + name, to: tmp + "/" + name)
                 }
             }
         } catch { try? fm.removeItem(atPath: tmp); throw error }
@@ -100,6 +101,19 @@ public enum AtomicFolder {
             try? fm.removeItem(atPath: old)
         } else {
             try fm.moveItem(atPath: tmp, toPath: path)
+        }
+    }
+
+    /// Recreates `source` at `destination`: folders as new folders, files as hard links to the same data.
+    static func linkTree(_ source: String, to destination: String) throws {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: source, isDirectory: &isDir) else { return }
+        if isDir.boolValue {
+            try fm.createDirectory(atPath: destination, withIntermediateDirectories: false)
+            for name in try fm.contentsOfDirectory(atPath: source) { try linkTree(source + "/" + name, to: destination + "/" + name) }
+        } else if link(source, destination) != 0 {
+            try fm.copyItem(atPath: source, toPath: destination)
         }
     }
 }

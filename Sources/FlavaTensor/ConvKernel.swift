@@ -91,15 +91,6 @@ public enum ConvKernel {
         if parallel { Parallel.forRanges(g.inChannels, costPerItem: g.kernelH * g.kernelW * ho * wo, body) } else { body(0..<g.inChannels) }
     }
 
-    /// `count` floats of scratch from the buffer cache (contents undefined); give them back with `release`.
-    static func scratch(_ count: Int) -> UnsafeMutablePointer<Float> {
-        BufferPool.shared.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride).bindMemory(to: Float.self, capacity: max(count, 1))
-    }
-
-    static func release(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
-        BufferPool.shared.release(UnsafeMutableRawPointer(p), byteCount: max(count, 1) * MemoryLayout<Float>.stride)
-    }
-
     /// Whether to split a convolution over the images of the batch (each thread its own im2col buffer and
     /// single-threaded products) rather than inside each image: many small per-image products otherwise spend
     /// their time in thread hand-offs.
@@ -119,8 +110,9 @@ public enum ConvKernel {
         func images(_ r: Range<Int>) {
             // im2col buffers come from the buffer cache: a 3×3 convolution of the codebook at 112 px needs 115 MB,
             // which malloc would map afresh (and fault in page by page) on every call.
-            let col = g.isPointwise ? nil : ConvKernel.scratch(g.patchSize * n)
-            defer { if let col { ConvKernel.release(col, g.patchSize * n) } }
+            let scratch = g.isPointwise ? nil : TensorStorage(uninitializedCount: g.patchSize * n)
+            let col = scratch?.pointer
+            defer { withExtendedLifetime(scratch) {} }   // the buffer lives while `col` is used
             for bi in r {
                 let xb = xp + bi &* g.inChannels &* g.height &* g.width
                 let yb = yp + bi &* g.outChannels &* n
@@ -152,12 +144,13 @@ public enum ConvKernel {
         let lock = NSLock()
         var partials: [(Int, Tensor, Tensor?)] = []
         func images(_ r: Range<Int>) {
-            let col = g.isPointwise ? nil : ConvKernel.scratch(g.patchSize * n)
-            let dcol = g.isPointwise ? nil : ConvKernel.scratch(g.patchSize * n)
+            // Scratch from the buffer cache (TensorStorage), as in the forward pass.
+            let scratch = g.isPointwise ? nil : (TensorStorage(uninitializedCount: g.patchSize * n), TensorStorage(uninitializedCount: g.patchSize * n))
+            let col = scratch?.0.pointer, dcol = scratch?.1.pointer
             // Each thread accumulates its own weight and bias gradients, added up at the end.
             let dwLocal = byImage ? Tensor.zeros(weight.shape) : dw
             let dbLocal = byImage ? db.map { Tensor.zeros($0.shape) } : db
-            defer { for b in [col, dcol] { if let b { ConvKernel.release(b, g.patchSize * n) } } }
+            defer { withExtendedLifetime(scratch) {} }   // the buffers live while `col` and `dcol` are used
             let dwp = dwLocal.storage.pointer
             for bi in r {
                 let xb = xp + bi &* g.inChannels &* g.height &* g.width

@@ -126,9 +126,7 @@ public enum CodebookTrainingRun {
         let k = ConfigChecker(file: "codebook training")
         try k.int("eval_every", evalEvery, in: 1...100_000_000)
         if let c = checkpointEvery { try k.int("checkpoint_every", c, in: 1...100_000_000) }
-        if let r = resume, !FileManager.default.fileExists(atPath: r + "/trainer_state.json") {
-            throw CheckpointError(r, "no trainer_state.json: not a codebook checkpoint to resume")
-        }
+        if let r = resume { _ = try TrainingCheckpoint.statePath(in: r) }
         // Data: pixels for the codebook in [0.1, 0.9], [3, S, S] per image.
         let s = cfg.imageSize
         var pc = FlavaImageProcessorConfig(imageSize: 2 * s)
@@ -147,21 +145,22 @@ public enum CodebookTrainingRun {
         settings.checkpointEvery = checkpointEvery
         settings.output = output
         settings.saveBest = false   // the codebook written at the end is the run's result
+        let engine = try TrainingEngine(task: task, settings: settings)
+        if let resume {
+            try engine.resume(from: resume)
+            events(.message("resumed from \(resume) at step \(engine.step)"))
+        } else if cfg.kmeansImages > 0 {
+            trainer.initializeCodes(from: try data.kmeansBatch(cfg.kmeansImages))
+        }
+        // The figures the progress shows until the first evaluation: the starting point's.
         var last = trainer.evaluate(held)
-        let engine = try TrainingEngine(task: task, settings: settings, callbacks: [
+        engine.callbacks = [
             try MetricsLogCallback(path: output + "/metrics.jsonl", truncate: resume == nil),
             StepCallback { e, total in
                 if let m = e.eval.flatMap(CodebookMetrics.init) { last = m }
                 events(.step(e, total: total, lastEvaluation: last))
             },
-        ])
-        if let resume {
-            try engine.resume(from: resume)
-            last = trainer.evaluate(held)
-            events(.message("resumed from \(resume) at step \(engine.step)"))
-        } else if cfg.kmeansImages > 0 {
-            trainer.initializeCodes(from: try data.kmeansBatch(cfg.kmeansImages))
-        }
+        ]
         if let m = try engine.run().lastEvaluation.flatMap(CodebookMetrics.init) { last = m }
         try trainer.save(to: output)
         let shown = ShapeKernel.slice(held, axis: 0, start: 0, end: min(8, held.shape[0]))

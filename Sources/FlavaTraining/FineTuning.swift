@@ -125,13 +125,17 @@ public final class MultimodalFineTuner {
                 return (binaryCrossEntropyWithLogits(out, targets: targets) * Float(self.classes), ex.count)   // summed over answers, as VQA
             }
             return (crossEntropy(out, labels: ex.map { $0.label! }), ex.count)
-        } save: { dir in try self.save(to: dir) }
+        } save: { dir in try self.write(into: dir) }
         try FineTuningSettings.run(task, steps: steps, learningRate: learningRate, seed: seed, checkpoints: checkpoints, progress: progress)
     }
 
-    /// Writes the fine-tuned model folder: model.safetensors (flava.* and classifier_head.*), config.json,
-    /// vocab.txt and answers.json.
+    /// Writes the fine-tuned model folder atomically: model.safetensors (flava.* and classifier_head.*),
+    /// config.json, vocab.txt and answers.json (other files there, such as checkpoints/, are kept).
     public func save(to dir: String) throws {
+        try AtomicFolder.write(to: dir, keepingOtherFiles: true) { try write(into: $0) }
+    }
+
+    func write(into dir: String) throws {
         try FineTuningSettings.writeModel(model, config: model.flava.config, tokenizer: tokenizer, answers: answers, to: dir)
     }
 
@@ -195,7 +199,7 @@ public final class GLUEFineTuner {
             let out = self.model(ids: ids, mask: mask, types: types)
             return (glue.isRegression ? mseLoss(out, Tensor(shape: [ex.count, 1], ex.map { Float($0.score!) }))
                                       : crossEntropy(out, labels: ex.map { $0.label! }), ex.count)
-        } save: { dir in try self.save(to: dir) }
+        } save: { dir in try self.write(into: dir) }
         try FineTuningSettings.run(fine, steps: steps, learningRate: learningRate, seed: seed, checkpoints: checkpoints, progress: progress)
     }
 
@@ -203,9 +207,13 @@ public final class GLUEFineTuner {
     /// FLAVA's with this text encoder's section).
     public lazy var flavaConfig: FlavaConfig = { var c = FlavaConfig(); c.textConfig = model.text.config; return c }()
 
-    /// Writes the fine-tuned model folder: model.safetensors (flava.text_model.* and classifier_head.*),
-    /// config.json (`flavaConfig`) and vocab.txt.
+    /// Writes the fine-tuned model folder atomically: model.safetensors (flava.text_model.* and classifier_head.*),
+    /// config.json (`flavaConfig`) and vocab.txt (other files there, such as checkpoints/, are kept).
     public func save(to dir: String) throws {
+        try AtomicFolder.write(to: dir, keepingOtherFiles: true) { try write(into: $0) }
+    }
+
+    func write(into dir: String) throws {
         try FineTuningSettings.writeModel(model, config: flavaConfig, tokenizer: tokenizer, answers: nil, to: dir)
     }
 
@@ -261,7 +269,8 @@ public enum FineTuningSettings {
         _ = try engine.run()
     }
 
-    /// A fine-tuned model folder: model.safetensors, config.json, vocab.txt and (multimodal tasks) answers.json.
+    /// The files of a fine-tuned model folder, written into `dir`: model.safetensors, config.json, vocab.txt and
+    /// (multimodal tasks) answers.json.
     public static func writeModel(_ module: Module, config: FlavaConfig, tokenizer: BertTokenizer, answers: [String]?, to dir: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try module.saveSafeTensors(to: dir + "/model.safetensors")

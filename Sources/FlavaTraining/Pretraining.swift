@@ -181,7 +181,7 @@ public final class PretrainingTask: TrainingTask {
     }
 
     public func beginStep(_ step: Int, generator: inout SeededGenerator) throws -> String? {
-        if loaders.isEmpty { try start() }
+        if loaders.isEmpty { try start() }   // a fresh run starts from the beginning of every source
         let u = Double(generator.nextUniform())
         var acc = 0.0
         for (k, p) in kinds { acc += p; if u < acc { return k } }

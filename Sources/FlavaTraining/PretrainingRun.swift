@@ -98,7 +98,8 @@ public final class PretrainingRun {
             try PretrainingRun.checkNotEmpty(spec, seed: cfg.seed)
         }
         if let e = o.evalPairs { try PretrainingRun.checkNotEmpty(e, seed: cfg.seed) }
-        for path in [o.initText, o.initImage, o.codebook, o.resume].compactMap({ $0 }) {
+        if let r = o.resume { _ = try TrainingCheckpoint.statePath(in: r) }
+        for path in [o.initText, o.initImage, o.codebook].compactMap({ $0 }) {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
                 throw ConfigError(path, "no such checkpoint folder")
@@ -192,10 +193,8 @@ public final class PretrainingRun {
             StepCallback { events(.step($0, total: $1)) },
         ])
         if let r = o.resume {
-            try engine.resume(from: r)
+            try engine.resume(from: r)   // restarts the loaders where the checkpoint left them
             events(.message("resumed from \(r) at step \(engine.step)"))
-        } else {
-            try task.start()
         }
         let outcome = try engine.run()
         let eval = outcome.bestEvaluation ?? outcome.lastEvaluation ?? [:]

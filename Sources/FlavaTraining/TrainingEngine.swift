@@ -325,10 +325,7 @@ public final class TrainingEngine<Task: TrainingTask> {
     /// (checked against its parameter's shape), the step, the generator, the best score and the task's state.
     /// A checkpoint that does not fit throws an error naming the problem; the engine is then not to be run.
     public func resume(from dir: String) throws {
-        let statePath = dir + "/trainer_state.json"
-        guard FileManager.default.fileExists(atPath: statePath) else {
-            throw CheckpointError(dir, "no trainer_state.json: not a checkpoint this trainer wrote")
-        }
+        let statePath = try TrainingCheckpoint.statePath(in: dir)
         let state = try ConfigError.decode(TrainingEngineState<Task.State>.self, fromFile: statePath)
         guard state.step >= 0 else { throw ConfigError(statePath, "field 'step' = \(state.step): must not be negative") }
         guard state.step <= settings.steps else {
@@ -357,6 +354,23 @@ public final class TrainingEngine<Task: TrainingTask> {
         generator = state.generator
         bestScore = state.bestScore
         samplesSeen = state.samplesSeen
+    }
+}
+
+/// The files of a checkpoint folder the engine reads back.
+public enum TrainingCheckpoint {
+    /// The folder's trainer_state.json, or an error naming the folder when it is missing or has none (callers
+    /// check this before any other work; `TrainingEngine.resume` checks it again when it reads the state).
+    public static func statePath(in dir: String) throws -> String {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw CheckpointError(dir, "no such checkpoint folder")
+        }
+        let path = dir + "/trainer_state.json"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CheckpointError(dir, "no trainer_state.json: not a checkpoint this trainer wrote")
+        }
+        return path
     }
 }
 

@@ -25,6 +25,7 @@ struct Finetune: ParsableCommand {
 
     func validate() throws {
         if let c = checkpointEvery, c < 1 { throw ValidationError("--checkpoint-every must be positive") }
+        if let r = resume { _ = try TrainingCheckpoint.statePath(in: r) }
         do { try FineTuningSettings.check(steps: steps, batchSize: batchSize, learningRate: learningRate, file: "flags") }
         catch let e as ConfigError {   // "field 'batch_size' = 0: …" → "--batch-size 0: …"
             let flag = e.reason.replacingOccurrences(of: "field '", with: "--").replacingOccurrences(of: "' = ", with: " ")

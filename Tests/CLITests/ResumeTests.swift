@@ -54,6 +54,14 @@ private func expectSameLosses(_ a: [Int: [String: Double]], _ c: [Int: [String: 
     #expect(c.status == 0, "\(c.err)")
     #expect(c.out.contains("resumed from"))
     expectSameLosses(try losses(base + "/a/metrics.jsonl"), try losses(base + "/c/metrics.jsonl"), steps: 9...12)
+    // The checkpoints are still there beside the final codebook (carried over by its atomic save).
+    #expect(FileManager.default.fileExists(atPath: base + "/a/checkpoint-8/optimizer.safetensors"))
+    // A folder that is not a checkpoint is refused before any work, in one line.
+    for bad in [base + "/missing", base + "/a"] {
+        let r = try runFlava(common + ["--output", base + "/d", "--resume", bad])
+        #expect(r.status != 0 && r.err.contains(bad) && r.err.split(separator: "\n").count == 1, "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: base + "/d/metrics.jsonl"))
+    }
     // The final codebooks are the same.
     var g = SeededGenerator(seed: 3)
     let x = Tensor.randomNormal([2, 3, 32, 32], mean: 0.5, std: 0.2, using: &g)
@@ -80,9 +88,21 @@ private func expectSameLosses(_ a: [Int: [String: Double]], _ c: [Int: [String: 
     expectSameLosses(try losses(base + "/a/checkpoints/metrics.jsonl"), try losses(base + "/c/checkpoints/metrics.jsonl"), steps: 9...12)
     let wa = try SafeTensorsFile(path: base + "/a/model.safetensors"), wc = try SafeTensorsFile(path: base + "/c/model.safetensors")
     for key in wa.keys { #expect(closenessReport(try wc.floatTensor(key), try wa.floatTensor(key), atol: 1e-6, rtol: 1e-5) == nil, "\(key)") }
+    // A folder that is not a checkpoint is refused in one line.
+    let notCheckpoint = try runFlava(common + ["--output", base + "/e", "--resume", base + "/pre"])
+    #expect(notCheckpoint.status != 0 && notCheckpoint.err.contains("no trainer_state.json")
+            && notCheckpoint.err.split(separator: "\n").count == 1, "\(notCheckpoint.err)")
     // A checkpoint of another task's model does not resume.
     try "sentence\tlabel\na red circle\t1\na blue square\t0\n".write(toFile: base + "/sst2.tsv", atomically: true, encoding: .utf8)
     let other = try runFlava(["finetune", "--model", base + "/pre/checkpoint-2", "--task", "glue-sst2", "--steps", "2", "--train", base + "/sst2.tsv",
                               "--dev", base + "/sst2.tsv", "--output", base + "/d", "--resume", base + "/a/checkpoints/checkpoint-8"])
     #expect(other.status != 0 && other.err.split(separator: "\n").count == 1, "\(other.err)")
+}
+
+@Test func aRunPastItsTimeLimitIsKilled() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    let t0 = Date()
+    let r = try runFlava(["pretrain", "--output", dir + "/run", "--size", "tiny", "--steps", "100000", "--codebook-steps", "2"], timeout: 3)
+    #expect(r.status != 0)
+    #expect(Date().timeIntervalSince(t0) < 60, "the run was not stopped at its limit")
 }

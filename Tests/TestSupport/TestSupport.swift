@@ -37,7 +37,10 @@ public func closenessReport(_ a: Tensor, _ b: Tensor, atol: Float, rtol: Float, 
 
 /// Runs the release `flava` binary (built by `swift build -c release` before the tests) and returns its exit
 /// status, standard output and standard error.
-public func runFlava(_ args: [String], input: String? = nil, executable: String = "flava") throws -> (status: Int32, out: String, err: String) {
+/// A run still going after `timeout` seconds is killed (SIGKILL), so a hang fails the test instead of stalling the
+/// suite; its status is then non-zero.
+public func runFlava(_ args: [String], input: String? = nil, executable: String = "flava",
+                     timeout: TimeInterval = 900) throws -> (status: Int32, out: String, err: String) {
     let exe = TestPaths.packageRoot.appendingPathComponent(".build/release/" + executable)
     let p = Process()
     p.executableURL = exe
@@ -49,9 +52,13 @@ public func runFlava(_ args: [String], input: String? = nil, executable: String 
     let out = Pipe(), err = Pipe(), inp = Pipe()
     p.standardOutput = out; p.standardError = err; p.standardInput = inp
     try p.run()
+    let pid = p.processIdentifier
+    let killer = DispatchWorkItem { kill(pid, SIGKILL) }
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
     if let input { inp.fileHandleForWriting.write(input.data(using: .utf8)!) }
     try? inp.fileHandleForWriting.close()
     let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
+    killer.cancel()
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
