@@ -20,25 +20,29 @@ let package = Package(
 
         // Hot row kernels (exp, GELU, tanh, reductions) in C, dispatched to AVX-512/AVX2 at run time.
         .target(name: "CFlavaKernels"),
+        // The MPI shim: getters and wrappers over Open MPI, which is opened at run time (builds without MPI).
+        .target(name: "CMPI", linkerSettings: [.linkedLibrary("dl")]),
         // Tensor storage and kernels; the only target that talks to BLAS.
         .target(name: "FlavaTensor", dependencies: ["CBLAS", "CFlavaKernels"]),
         // Reverse-mode autograd over the kernels.
         .target(name: "FlavaAutograd", dependencies: ["FlavaTensor"]),
+        // Data-parallel collectives (one process, or MPI under mpirun) and the differentiable all-gather.
+        .target(name: "FlavaDistributed", dependencies: ["FlavaAutograd", "CMPI"]),
         // Modules with Hugging Face keys, state dicts, safetensors and torch .bin IO.
         .target(name: "FlavaNN", dependencies: ["FlavaAutograd"]),
         // JPEG/PNG decoding wrappers that keep libjpeg/libpng's longjmp error handling inside C.
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"],
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         // Inputs: tokenizer, image decoding and resampling, masking, datasets.
-        .target(name: "FlavaData", dependencies: ["FlavaTensor", "CImageCodecs"]),
+        .target(name: "FlavaData", dependencies: ["FlavaTensor", "FlavaDistributed", "CImageCodecs"]),
         // The FLAVA model: one Hugging Face class per file.
-        .target(name: "FlavaModel", dependencies: ["FlavaNN"]),
+        .target(name: "FlavaModel", dependencies: ["FlavaNN", "FlavaDistributed"]),
         // Inference pipelines, zero-shot evaluation, metrics, fine-tuning tasks.
         .target(name: "FlavaEval", dependencies: ["FlavaModel", "FlavaData"]),
         // Optimizer, schedules, clipping, gradient accumulation.
-        .target(name: "FlavaTraining", dependencies: ["FlavaNN", "FlavaModel", "FlavaData", "FlavaEval"]),
+        .target(name: "FlavaTraining", dependencies: ["FlavaDistributed", "FlavaNN", "FlavaModel", "FlavaData", "FlavaEval"]),
         // Umbrella library re-exporting everything users need.
-        .target(name: "FlavaKit", dependencies: ["FlavaTensor", "FlavaAutograd", "FlavaNN", "FlavaModel", "FlavaData", "FlavaEval", "FlavaTraining"]),
+        .target(name: "FlavaKit", dependencies: ["FlavaTensor", "FlavaAutograd", "FlavaDistributed", "FlavaNN", "FlavaModel", "FlavaData", "FlavaEval", "FlavaTraining"]),
 
         .executableTarget(name: "flava", dependencies: [
             "FlavaKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -56,6 +60,7 @@ let package = Package(
         .testTarget(name: "FlavaTensorTests", dependencies: ["FlavaTensor", "TestSupport"]),
         .testTarget(name: "FlavaAutogradTests", dependencies: ["FlavaAutograd", "TestSupport"]),
         .testTarget(name: "FlavaNNTests", dependencies: ["FlavaNN", "TestSupport"]),
+        .testTarget(name: "FlavaDistributedTests", dependencies: ["FlavaDistributed", "TestSupport"]),
         .testTarget(name: "FlavaTrainingTests", dependencies: ["FlavaTraining", "TestSupport"]),
         .testTarget(name: "FlavaModelTests", dependencies: ["FlavaModel", "TestSupport"]),
         .testTarget(name: "FlavaDataTests", dependencies: ["FlavaData", "TestSupport"]),

@@ -29,6 +29,12 @@ public struct LoaderOptions: Sendable {
     public var minimumForBadCheck = 200
     /// Stop after this many epochs (nil: cycle forever).
     public var epochs: Int? = nil
+    /// Data-parallel: this rank's slice of every batch. `batchSize` is then the global batch (a multiple of
+    /// `count`); each batch is the next `batchSize` records of the shared stream, and rank r transforms and
+    /// hands out records r·b..<(r+1)·b of it (b = batchSize / count). A record that fails its transform is
+    /// replaced by the next good record of the same global batch (wrapping around), so the batch's content
+    /// does not depend on the number of ranks. A last partial batch is dropped.
+    public var shard: (rank: Int, count: Int)? = nil
     public init(batchSize: Int, shuffleBuffer: Int = 1000, seed: UInt64 = 0) {
         self.batchSize = batchSize; self.shuffleBuffer = shuffleBuffer; self.seed = seed
     }
@@ -163,6 +169,10 @@ final class DataLoaderProducer<Item, Batch>: @unchecked Sendable {
     init(source: DataSource, options: LoaderOptions, resumeFrom: LoaderPosition = LoaderPosition(),
                 transform: @escaping Transform, collate: @escaping Collate) throws {
         precondition(options.batchSize >= 1, "batch size must be at least 1")
+        if let s = options.shard {
+            precondition(s.count >= 1 && s.rank >= 0 && s.rank < s.count && options.batchSize % s.count == 0,
+                         "a shard \(s) of batches of \(options.batchSize)")
+        }
         self.options = options
         self.transform = transform
         self.collate = collate
@@ -203,7 +213,56 @@ final class DataLoaderProducer<Item, Batch>: @unchecked Sendable {
         }
     }
 
+    /// Transforms record `i` of `records` with its own generator.
+    func transformed(_ records: [(RawRecord, Int)], _ i: Int) -> Result<Item, Error> {
+        var g = SeededGenerator(seed: options.seed ^ (UInt64(truncatingIfNeeded: records[i].1) &* 0xD6E8_FEB8_6659_FD93))
+        return Result { try transform(records[i].0, &g) }
+    }
+
+    /// A data-parallel batch: this rank's slice of the next global batch (see LoaderOptions.shard).
+    func makeShardBatch(rank: Int, count: Int) throws -> (Batch, LoaderPosition)? {
+        let total = options.batchSize, b = total / count
+        var records: [(RawRecord, Int)] = []
+        while records.count < total, let r = try stream.nextRecord() { records.append(r) }
+        if records.count < total { return nil }
+        let mine = Array((rank * b)..<((rank + 1) * b))
+        var results = [Result<Item, Error>?](repeating: nil, count: b)
+        let workers = max(1, min(options.workers, b))
+        results.withUnsafeMutableBufferPointer { out in
+            let base = out.baseAddress!
+            Parallel.concurrentPerform(iterations: workers) { w in
+                for i in stride(from: w, to: b, by: workers) { (base + i).pointee = self.transformed(records, mine[i]) }
+            }
+        }
+        var items: [Item] = []
+        var cache: [Int: Result<Item, Error>] = [:]
+        for (k, r) in results.enumerated() {
+            stream.log.total += 1
+            if case .success(let item) = r! { items.append(item); continue }
+            if case .failure(let e) = r! { stream.log.add("\(records[mine[k]].0.origin): \(e)") }
+            // The next good record of the global batch after this one (wrapping), decoded here if it is another
+            // rank's: the same choice whatever the number of ranks.
+            var found: Item? = nil
+            for step in 1..<max(total, 2) {
+                let j = (mine[k] + step) % total
+                if j == mine[k] { break }
+                let res: Result<Item, Error>
+                if j >= mine[0] && j <= mine[b - 1] { res = results[j - mine[0]]! }
+                else if let c = cache[j] { res = c } else { res = transformed(records, j); cache[j] = res }
+                if case .success(let item) = res { found = item; break }
+            }
+            guard let found else { throw DataError("\(stream.source.name): every sample of a batch of \(total) is unusable, e.g. \(stream.log.examples.joined(separator: "; "))") }
+            items.append(found)
+        }
+        lock.lock(); publishedLog = stream.log; lock.unlock()
+        try stream.checkBad()
+        batchCounter += 1
+        var g = SeededGenerator(seed: options.seed ^ UInt64(stream.position.epoch &* 1_000_003 &+ stream.position.consumed))
+        return (collate(items, &g), stream.position)
+    }
+
     func makeBatch() throws -> (Batch, LoaderPosition)? {
+        if let shard = options.shard { return try makeShardBatch(rank: shard.rank, count: shard.count) }
         var items: [Item] = []
         while items.count < options.batchSize {
             // Pull a batch worth of records, transform them in parallel, keep the good ones in order.

@@ -4,6 +4,7 @@
 // pairs another caption from the batch.
 import Foundation
 import FlavaTensor
+import FlavaDistributed
 
 /// Shapes and rates of the pretraining inputs.
 public struct PretrainingDataConfig: Sendable, Codable, Equatable {
@@ -64,6 +65,8 @@ public struct PretrainingBatch: Sendable {
     public var itmLabels: IntTensor?
     public var labels: [Int?] = []
     public var count: Int
+    /// A slice not yet finished (PretrainingBatcher.finish): the batch's generator and whether it holds pairs.
+    public var finishing: (generator: SeededGenerator, pairs: Bool)?
 }
 
 /// Builds pretraining items and batches.
@@ -106,39 +109,78 @@ public struct PretrainingBatcher: Sendable {
     /// Stacks items; for pairs, gives `itmNegativeProbability` of them another item's caption (itm_label 0).
     /// Guarantees at least one masked token and patch per batch (an empty selection would make the loss NaN).
     public func collate(_ items: [PretrainingItem], pairs: Bool, _ g: inout SeededGenerator) -> PretrainingBatch {
-        var items = items
+        finish(slice(items, pairs: pairs, g), communicator: LocalCommunicator.shared)
+    }
+
+    /// The part of `collate` that needs only this rank's items (run on the loader's thread): stacking. The ITM
+    /// negatives and the masking guarantees, which look at the whole global batch, are left to `finish`, with
+    /// the batch's generator `g`.
+    public func slice(_ items: [PretrainingItem], pairs: Bool, _ g: SeededGenerator) -> PretrainingBatch {
         let b = items.count
-        var itm = [Int](repeating: 1, count: b)
-        if pairs && b > 1 {
-            let texts = items.map { ($0.ids, $0.idsMasked, $0.attention, $0.mlmLabels) }
-            for i in 0..<b where Double(g.nextUniform()) < config.itmNegativeProbability {
-                var j = Int(g.next() % UInt64(b - 1)); if j >= i { j += 1 }
-                (items[i].ids, items[i].idsMasked, items[i].attention, items[i].mlmLabels) = texts[j]
-                itm[i] = 0
-            }
-        }
         var batch = PretrainingBatch(labels: items.map(\.label), count: b)
+        batch.finishing = (g, pairs)
         if let first = items.first, first.pixels != nil {
             let n = config.gridSide * config.gridSide
             batch.pixelValues = ShapeKernel.stack(items.map { $0.pixels! })
             batch.codebookPixelValues = ShapeKernel.stack(items.map { $0.codebookPixels! })
-            var mask = items.flatMap { $0.patchMask! }
-            if !mask.contains(1) { mask[Int(g.next() % UInt64(n))] = 1 }
-            batch.boolMaskedPos = IntTensor(shape: [b, n], mask)
+            batch.boolMaskedPos = IntTensor(shape: [b, n], items.flatMap { $0.patchMask! })
         }
         if let first = items.first, first.ids != nil {
             let l = config.maxTextLength
             batch.inputIds = IntTensor(shape: [b, l], items.flatMap { $0.ids! })
-            var masked = items.flatMap { $0.idsMasked! }, labels = items.flatMap { $0.mlmLabels! }
+            batch.inputIdsMasked = IntTensor(shape: [b, l], items.flatMap { $0.idsMasked! })
+            batch.attentionMask = IntTensor(shape: [b, l], items.flatMap { $0.attention! })
+            batch.mlmLabels = IntTensor(shape: [b, l], items.flatMap { $0.mlmLabels! })
+        }
+        return batch
+    }
+
+    /// Completes a `slice` (on the training thread, where collectives may run): the ITM negatives (a caption of
+    /// another sample of the global batch) and the guarantees of at least one masked patch and token in the
+    /// global batch, decided identically on every rank from every rank's token ids and masks (gathered) and
+    /// the batch's generator; then this rank's rows. With one process, the batch is the whole batch.
+    public func finish(_ slice: PretrainingBatch, communicator comm: Communicator) -> PretrainingBatch {
+        var batch = slice
+        guard let (g0, pairs) = batch.finishing else { return batch }
+        batch.finishing = nil
+        var g = g0
+        let b = batch.count, total = b * comm.size, offset = comm.rank * b
+        func gathered(_ t: IntTensor?) -> [Int]? {
+            t.map { comm.allGather($0.values.map { Int32(truncatingIfNeeded: $0) }).map(Int.init) }
+        }
+        let l = batch.inputIds?.shape[1] ?? 0
+        var ids = gathered(batch.inputIds), masked = gathered(batch.inputIdsMasked)
+        var attention = gathered(batch.attentionMask), labels = gathered(batch.mlmLabels)
+        var itm = [Int](repeating: 1, count: total)
+        if pairs && total > 1 {
+            let texts = (ids, masked, attention, labels)
+            func copyRow(_ dst: inout [Int]?, _ src: [Int]?, _ i: Int, _ j: Int) {
+                guard let src else { return }
+                dst!.replaceSubrange((i * l)..<((i + 1) * l), with: src[(j * l)..<((j + 1) * l)])
+            }
+            for i in 0..<total where Double(g.nextUniform()) < config.itmNegativeProbability {
+                var j = Int(g.next() % UInt64(total - 1)); if j >= i { j += 1 }
+                copyRow(&ids, texts.0, i, j); copyRow(&masked, texts.1, i, j)
+                copyRow(&attention, texts.2, i, j); copyRow(&labels, texts.3, i, j)
+                itm[i] = 0
+            }
+        }
+        func mine(_ v: [Int], _ per: Int) -> IntTensor { IntTensor(shape: [b, per], Array(v[(offset * per)..<((offset + b) * per)])) }
+        if let bmp = batch.boolMaskedPos {
+            let n = bmp.shape[1]
+            var mask = gathered(bmp)!
+            if !mask.contains(1) { mask[Int(g.next() % UInt64(n))] = 1 }
+            batch.boolMaskedPos = mine(mask, n)
+        }
+        if var labels, var masked, let ids {
             if !labels.contains(where: { $0 != -100 }) {
                 // Mask one real token of the first sample (position 1 is the first word after [CLS]).
-                labels[1] = batch.inputIds!.values[1]; masked[1] = tokenizer.maskId
+                labels[1] = ids[1]; masked[1] = tokenizer.maskId
             }
-            batch.inputIdsMasked = IntTensor(shape: [b, l], masked)
-            batch.attentionMask = IntTensor(shape: [b, l], items.flatMap { $0.attention! })
-            batch.mlmLabels = IntTensor(shape: [b, l], labels)
+            batch.inputIds = mine(ids, l); batch.inputIdsMasked = mine(masked, l)
+            batch.attentionMask = mine(attention!, l); batch.mlmLabels = mine(labels, l)
         }
-        if pairs { batch.itmLabels = IntTensor(shape: [b], itm) }
+        if pairs { batch.itmLabels = IntTensor(shape: [b], Array(itm[offset..<(offset + b)])) }
         return batch
     }
 }

@@ -1,5 +1,6 @@
 @_exported import FlavaTensor
 @_exported import FlavaAutograd
+@_exported import FlavaDistributed
 @_exported import FlavaNN
 @_exported import FlavaTraining
 @_exported import FlavaModel

@@ -5,10 +5,15 @@
 //   MMM-image, MMM-text and the global contrastive loss;
 // - labels equal to ce_ignore_index (−100) are left out; each loss is multiplied by its config weight;
 // - in training mode the logit scale is clamped to [0, ln 100] in place before use.
+// Data-parallel (an input with a communicator of several ranks, each holding an equal slice of the global
+// batch): each loss is this rank's share of the global one — masked-token losses divided by the global
+// masked-token count, ITM by the global batch, the global contrastive loss over this rank's rows against every
+// rank's embeddings (gathered with a gradient) — so the shares sum to one process's loss on the whole batch.
 import Foundation
 import FlavaTensor
 import FlavaAutograd
 import FlavaNN
+import FlavaDistributed
 
 /// Inputs of one pretraining step (the names of HF `FlavaForPreTraining.forward`).
 public struct FlavaPreTrainingInput {
@@ -24,6 +29,9 @@ public struct FlavaPreTrainingInput {
     public var itmLabels: IntTensor?
     /// nil: the config's `skip_unmasked_multimodal_encoder`.
     public var skipUnmaskedMultimodalEncoder: Bool?
+    /// Data-parallel: the ranks whose slices (of equal size, rank order) make the global batch; each loss is then
+    /// this rank's share of the global batch's loss. nil or one rank: the batch is the whole batch.
+    public var communicator: Communicator?
 
     public init(inputIds: IntTensor? = nil, inputIdsMasked: IntTensor? = nil, attentionMask: IntTensor? = nil,
                 tokenTypeIds: IntTensor? = nil, pixelValues: Tensor? = nil, codebookPixelValues: Tensor? = nil,
@@ -81,14 +89,47 @@ public final class FlavaForPreTraining: Module {
         gatherRows(seq.reshaped([-1, seq.shape[2]]), positions)
     }
 
-    /// Masked-prediction loss over the positions whose label is not ignored.
-    private func maskedLoss(_ head: FlavaMaskedPredictionHead, sequence: Variable, labels: [Int], weight: Double)
-        -> (logits: Variable, loss: Variable) {
+    /// Masked-prediction loss over the positions whose label is not ignored. `globalCount`: data-parallel, the
+    /// masked positions of the whole global batch (the loss is then this slice's share).
+    private func maskedLoss(_ head: FlavaMaskedPredictionHead, sequence: Variable, labels: [Int], weight: Double,
+                            globalCount: Double? = nil) -> (logits: Variable, loss: Variable) {
         let ignore = config.ceIgnoreIndex
         let positions = labels.indices.filter { labels[$0] != ignore }
+        if globalCount != nil, positions.isEmpty {
+            // Nothing masked in this slice: no share (the head gets zeros from this rank).
+            return (Variable(Tensor.zeros([0, 0])), Variable(Tensor(scalar: 0)))
+        }
         let logits = head(selectTokens(sequence, positions))                            // [n, V]
-        let loss = crossEntropy(logits, labels: positions.map { labels[$0] }, ignoreIndex: ignore) * Float(weight)
+        var loss = crossEntropy(logits, labels: positions.map { labels[$0] }, ignoreIndex: ignore) * Float(weight)
+        if let globalCount { loss = loss * Float(Double(positions.count) / max(globalCount, 1)) }
         return (logits, loss)
+    }
+
+    /// Data-parallel counts over the global batch, from one all-reduce of this slice's.
+    struct GlobalCounts {
+        var maskedPatches = 0.0, maskedTokens = 0.0, rows = 0.0, positives = 0.0
+        var maskedPatchesOfPositives = 0.0, maskedTokensOfPositives = 0.0
+    }
+
+    private func globalCounts(_ input: FlavaPreTrainingInput, _ comm: Communicator) -> GlobalCounts {
+        let ignore = config.ceIgnoreIndex
+        let rows = input.pixelValues?.shape[0] ?? input.inputIds?.shape[0] ?? 0
+        let itm = input.itmLabels?.values ?? []
+        let positive = (0..<rows).map { itm.isEmpty ? true : itm[$0] != 0 }
+        func perRow(_ t: IntTensor?, _ counted: (Int) -> Bool) -> [Double] {
+            guard let t, rows > 0 else { return [Double](repeating: 0, count: rows) }
+            let per = t.count / rows
+            return (0..<rows).map { r in Double(t.values[(r * per)..<((r + 1) * per)].filter(counted).count) }
+        }
+        let patches = perRow(input.boolMaskedPos) { $0 == 1 }
+        let tokens = perRow(input.mlmLabels) { $0 != ignore }
+        var patchesOfPositives = 0.0, tokensOfPositives = 0.0
+        for r in 0..<rows where positive[r] { patchesOfPositives += patches[r]; tokensOfPositives += tokens[r] }
+        let positives = Double(positive.filter { $0 }.count)
+        let local: [Double] = [patches.reduce(0, +), tokens.reduce(0, +), Double(rows), positives, patchesOfPositives, tokensOfPositives]
+        let g: [Double] = comm.allReduce(local, .sum)
+        return GlobalCounts(maskedPatches: g[0], maskedTokens: g[1], rows: g[2], positives: g[3],
+                            maskedPatchesOfPositives: g[4], maskedTokensOfPositives: g[5])
     }
 
     /// MIM/MMM-image labels: −100 wherever the patch was not masked.
@@ -99,6 +140,8 @@ public final class FlavaForPreTraining: Module {
 
     public func callAsFunction(_ input: FlavaPreTrainingInput) -> FlavaPreTrainingOutput {
         var out = FlavaPreTrainingOutput()
+        let comm = input.communicator.flatMap { $0.size > 1 ? $0 : nil }
+        let counts = comm.map { globalCounts(input, $0) }
         let pixels = input.pixelValues.map { Variable($0) }
         let idsMasked = input.inputIdsMasked ?? input.inputIds
         // Unmasked pass (for the contrastive loss) and masked pass.
@@ -126,14 +169,15 @@ public final class FlavaForPreTraining: Module {
             guard let bmp = boolMaskedPos else { preconditionFailure("MIM needs bool_masked_pos") }
             let n = labels.count / labels.shape[0]
             let seq = imageMasked.sliced(axis: 1, (imageMasked.shape[1] - n)..<imageMasked.shape[1])  // [B, N, H]
-            let r = maskedLoss(mimHead, sequence: seq, labels: imageLabels(labels, masked: bmp), weight: config.mimWeight)
+            let r = maskedLoss(mimHead, sequence: seq, labels: imageLabels(labels, masked: bmp), weight: config.mimWeight,
+                               globalCount: counts?.maskedPatches)
             out.mimLogits = r.logits; out.losses["mim"] = r.loss
         }
         // MLM: text-only batches.
         if config.mlmWeight > 0, let textMasked, mmMasked == nil, let labels = mlmLabels {
             let l = labels.shape.last ?? 0
             let seq = textMasked.sliced(axis: 1, (textMasked.shape[1] - l)..<textMasked.shape[1])   // [B, L, H]
-            let r = maskedLoss(mlmHead, sequence: seq, labels: labels.values, weight: config.mlmWeight)
+            let r = maskedLoss(mlmHead, sequence: seq, labels: labels.values, weight: config.mlmWeight, globalCount: counts?.maskedTokens)
             out.mlmLogits = r.logits; out.losses["mlm"] = r.loss
         }
         // ITM over every pair, then keep the matching pairs for MMM and contrastive.
@@ -144,8 +188,11 @@ public final class FlavaForPreTraining: Module {
             if let itm = input.itmLabels {
                 precondition(itm.count == mm.shape[0], "itm_labels has \(itm.count) entries for a batch of \(mm.shape[0])")
                 let positive = itm.values.indices.filter { itm.values[$0] != 0 }
-                keep = positive.isEmpty ? Array(itm.values.indices) : positive
+                // No matching pair: all pairs (data-parallel: none in the whole global batch).
+                let nonePositive = counts.map { $0.positives == 0 } ?? positive.isEmpty
+                keep = nonePositive ? Array(itm.values.indices) : positive
                 out.losses["itm"] = crossEntropy(logits, labels: itm.values, ignoreIndex: config.ceIgnoreIndex) * Float(config.itmWeight)
+                if let c = counts { out.losses["itm"] = out.losses["itm"]! * Float(Double(itm.count) / c.rows) }
                 let rows = keep!
                 mmMasked = gatherRows(mm, rows)
                 func pick(_ t: IntTensor?) -> IntTensor? {
@@ -160,14 +207,16 @@ public final class FlavaForPreTraining: Module {
         if config.mmmImageWeight > 0, let mm = mmMasked, let imageMasked, let labels = mimLabels {
             guard let bmp = boolMaskedPos else { preconditionFailure("MMM-image needs bool_masked_pos") }
             let seq = mm.sliced(axis: 1, 2..<(2 + imageMasked.shape[1] - 1))          // [B', N, H]
-            let r = maskedLoss(mmmImageHead, sequence: seq, labels: imageLabels(labels, masked: bmp), weight: config.mmmImageWeight)
+            let r = maskedLoss(mmmImageHead, sequence: seq, labels: imageLabels(labels, masked: bmp), weight: config.mmmImageWeight,
+                               globalCount: counts.map { $0.positives == 0 ? $0.maskedPatches : $0.maskedPatchesOfPositives })
             out.mmmImageLogits = r.logits; out.losses["mmm_image"] = r.loss
         }
         // MMM-text: the last L tokens of the multimodal sequence.
         if config.mmmTextWeight > 0, let mm = mmMasked, let textMasked, let labels = mlmLabels {
             let l = textMasked.shape[1]
             let seq = mm.sliced(axis: 1, (mm.shape[1] - l)..<mm.shape[1])               // [B', L, H]
-            let r = maskedLoss(mmmTextHead, sequence: seq, labels: labels.values, weight: config.mmmTextWeight)
+            let r = maskedLoss(mmmTextHead, sequence: seq, labels: labels.values, weight: config.mmmTextWeight,
+                               globalCount: counts.map { $0.positives == 0 ? $0.maskedTokens : $0.maskedTokensOfPositives })
             out.mmmTextLogits = r.logits; out.losses["mmm_text"] = r.loss
         }
         // Global contrastive loss on the unmasked [CLS] embeddings.
@@ -179,15 +228,33 @@ public final class FlavaForPreTraining: Module {
                 let clamped = min(max(s, FlavaForPreTraining.logitScaleClamp.lowerBound), FlavaForPreTraining.logitScaleClamp.upperBound)
                 if clamped != s { flava.logitScale.value = Tensor(shape: flava.logitScale.shape, repeating: clamped) }
             }
-            var (perImage, perText) = FlavaGlobalContrastiveHead.logits(image: i, text: t, logitScale: flava.logitScale)
-            var labels = Array(0..<perImage.shape[0])
-            if let rows = keep {
+            if let comm, let c = counts {
+                // This slice's rows against every rank's embeddings; labels are global row indices.
+                let b = i.shape[0], offset = comm.rank * b
+                var (perImage, perText) = FlavaGlobalContrastiveHead.logits(image: i, text: t, logitScale: flava.logitScale,
+                                                                            allImages: allGatherRows(i, comm), allTexts: allGatherRows(t, comm))
+                let kept = keep ?? Array(0..<b)
+                let globalKept = c.positives == 0 || keep == nil ? c.rows : c.positives
+                // A slice with no matching pair keeps the same graph (every rank's backward must reach the gathers)
+                // and adds nothing.
+                let rows = kept.isEmpty ? Array(0..<b) : kept
+                let share = kept.isEmpty ? 0 : Double(kept.count) / globalKept
                 perImage = gatherRows(perImage, rows); perText = gatherRows(perText, rows)
-                labels = rows.map { labels[$0] }
+                let labels = rows.map { offset + $0 }
+                out.contrastiveLogitsPerImage = perImage; out.contrastiveLogitsPerText = perText
+                out.losses["global_contrastive"] = (crossEntropy(perImage, labels: labels) + crossEntropy(perText, labels: labels))
+                    * Float(0.5 * config.globalContrastiveWeight * share)
+            } else {
+                var (perImage, perText) = FlavaGlobalContrastiveHead.logits(image: i, text: t, logitScale: flava.logitScale)
+                var labels = Array(0..<perImage.shape[0])
+                if let rows = keep {
+                    perImage = gatherRows(perImage, rows); perText = gatherRows(perText, rows)
+                    labels = rows.map { labels[$0] }
+                }
+                out.contrastiveLogitsPerImage = perImage; out.contrastiveLogitsPerText = perText
+                let loss = (crossEntropy(perImage, labels: labels) + crossEntropy(perText, labels: labels)) * Float(0.5 * config.globalContrastiveWeight)
+                out.losses["global_contrastive"] = loss
             }
-            out.contrastiveLogitsPerImage = perImage; out.contrastiveLogitsPerText = perText
-            let loss = (crossEntropy(perImage, labels: labels) + crossEntropy(perText, labels: labels)) * Float(0.5 * config.globalContrastiveWeight)
-            out.losses["global_contrastive"] = loss
         }
         if config.returnLoss, !out.losses.isEmpty {
             let order = ["mim", "mlm", "itm", "global_contrastive", "mmm_image", "mmm_text"]

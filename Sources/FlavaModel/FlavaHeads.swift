@@ -63,4 +63,12 @@ public enum FlavaGlobalContrastiveHead {
         let perText = matmul(text, image, transposeB: true) * temperature               // [B, B]
         return (perImage, perText)
     }
+
+    /// Data-parallel: this rank's image and text [b, P] against every rank's (gathered, [B, P]) →
+    /// (logits_per_image [b, B], logits_per_text [b, B]).
+    public static func logits(image: Variable, text: Variable, logitScale: Variable, allImages: Variable, allTexts: Variable)
+        -> (perImage: Variable, perText: Variable) {
+        let temperature = exp(logitScale)
+        return (matmul(image, allTexts, transposeB: true) * temperature, matmul(text, allImages, transposeB: true) * temperature)
+    }
 }

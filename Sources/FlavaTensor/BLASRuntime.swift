@@ -38,10 +38,21 @@ public enum BLASRuntime {
     /// kernels on a CPU with AVX2/AVX-512, and with OPENBLAS_THREAD_TIMEOUT set when it is unset. Variables the
     /// user set are kept; FLAVA_BLAS_AUTO=0 turns the whole thing off. Returns normally only when no re-exec
     /// happened (or it failed: the program then carries on as it is).
+    /// Under mpirun with several ranks on this machine (OMPI_COMM_WORLD_LOCAL_SIZE), each rank's threads (ours and
+    /// OpenBLAS's) are the cores divided among them, unless OPENBLAS_NUM_THREADS is set (then both use it).
+    public static var threadsPerRank: Int? {
+        let env = ProcessInfo.processInfo.environment
+        if let t = env["OPENBLAS_NUM_THREADS"].flatMap(Int.init), t >= 1 { return t }
+        guard let local = env["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init), local > 1 else { return nil }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount / local)
+    }
+
     public static func ensureFastKernels() {
         let env = ProcessInfo.processInfo.environment
+        if let t = threadsPerRank { Parallel.threadCount = t }
         if env["FLAVA_BLAS_AUTO"] == "0" || env["FLAVA_BLAS_CONFIGURED"] != nil { return }
         var set: [(String, String)] = []
+        if env["OPENBLAS_NUM_THREADS"] == nil, let t = threadsPerRank { set.append(("OPENBLAS_NUM_THREADS", String(t))) }
         if env["OPENBLAS_CORETYPE"] == nil, coreName == "Prescott" || coreName == "Core2" || coreName == "Nehalem",
            let best = bestCoreType() {
             set.append(("OPENBLAS_CORETYPE", best))

@@ -34,6 +34,16 @@ public final class AdamW {
     private var exp: [ObjectIdentifier: (m: Tensor, v: Tensor, step: Int)] = [:]
     /// Multiplies every group's learning rate (what a schedule sets each step).
     public var learningRateScale: Float = 1
+    /// ZeRO stage 1: the flat element range of each parameter this rank updates and keeps moments for (a
+    /// parameter not listed has none here, but its step count still advances); nil: every element of every
+    /// parameter. Moments then have the range's length.
+    public var shard: [ObjectIdentifier: Range<Int>]? = nil
+
+    /// The elements of `p` this optimizer updates.
+    func ownedRange(_ p: Variable) -> Range<Int> {
+        guard let shard else { return 0..<p.value.count }
+        return shard[ObjectIdentifier(p)] ?? 0..<0
+    }
 
     public init(groups: [ParameterGroup]) { self.groups = groups }
 
@@ -70,7 +80,9 @@ public final class AdamW {
                 guard let g = p.grad else { continue }
                 precondition(g.shape == p.shape, "AdamW: gradient \(g.shape) for parameter \(p.shape)")
                 let id = ObjectIdentifier(p)
-                var state = exp[id] ?? (Tensor.zeros(p.shape), Tensor.zeros(p.shape), 0)
+                let range = ownedRange(p)
+                var state = exp[id] ?? (shard == nil ? (Tensor.zeros(p.shape), Tensor.zeros(p.shape), 0)
+                                                     : (Tensor.zeros([range.count]), Tensor.zeros([range.count]), 0))
                 state.step += 1
                 // Bias corrections in double precision, as PyTorch computes them in Python floats.
                 let t = Double(state.step)
@@ -80,12 +92,13 @@ public final class AdamW {
                 let bc2Sqrt = Float(bc2.squareRoot())
                 let decay = 1 - lr * h.weightDecay
                 let (b1, b2, eps) = (h.beta1, h.beta2, h.eps)
-                let gp = g.storage.pointer
-                let n = p.value.count
+                let gp = g.storage.pointer + range.lowerBound
+                let n = range.count
+                if n == 0 { exp[id] = state; continue }
                 state.m.withMutableBuffer { mb in
                     state.v.withMutableBuffer { vb in
                         p.value.withMutableBuffer { pb in
-                            let (mp, vp, pp) = (mb.baseAddress!, vb.baseAddress!, pb.baseAddress!)
+                            let (mp, vp, pp) = (mb.baseAddress!, vb.baseAddress!, pb.baseAddress! + range.lowerBound)
                             Parallel.forRanges(n, costPerItem: 8) { r in
                                 for i in r {
                                     pp[i] *= decay
@@ -106,7 +119,8 @@ public final class AdamW {
     /// Clears the gradients of every parameter in every group.
     public func zeroGrad() { for g in groups { for p in g.parameters { p.grad = nil } } }
 
-    /// One parameter's state (for checkpoints): its moments and step count, or nil before its first step.
+    /// One parameter's state (for checkpoints): its moments (of the owned range when sharded) and step count, or
+    /// nil before its first step.
     public func state(of parameter: Variable) -> (m: Tensor, v: Tensor, step: Int)? { exp[ObjectIdentifier(parameter)] }
 
     /// Replaces the whole state by each listed parameter's (moments, step); unlisted parameters start afresh.
@@ -115,6 +129,14 @@ public final class AdamW {
     public func restore(_ states: [(parameter: Variable, state: (m: Tensor, v: Tensor, step: Int))]) {
         let known = Set(groups.flatMap { $0.parameters }.map(ObjectIdentifier.init))
         exp = [:]
-        for (p, s) in states where known.contains(ObjectIdentifier(p)) { exp[ObjectIdentifier(p)] = s }
+        for (p, s) in states where known.contains(ObjectIdentifier(p)) {
+            guard shard != nil else { exp[ObjectIdentifier(p)] = s; continue }
+            // Whole moments (as checkpoints hold them) → this rank's range.
+            let r = ownedRange(p)
+            func part(_ t: Tensor) -> Tensor {
+                t.count == r.count ? t.reshaped([r.count]) : Tensor(shape: [r.count], Array(t.array[r]))
+            }
+            exp[ObjectIdentifier(p)] = (part(s.m), part(s.v), s.step)
+        }
     }
 }

@@ -7,6 +7,7 @@ import Foundation
 import FlavaTensor
 import FlavaAutograd
 import FlavaNN
+import FlavaDistributed
 import FlavaModel
 import FlavaData
 import FlavaEval
@@ -117,11 +118,19 @@ public final class PretrainingTask: TrainingTask {
     let sources: [String: DataSource]
     /// Held-out evaluation (nil: none).
     let evaluation: ((FlavaModel) throws -> [String: Double])?
+    /// The job's ranks: each takes its slice of every global batch of `config.batchSize`.
+    public let communicator: Communicator
 
     /// `sources`: "pairs", "images", "text" (missing kinds are never drawn); `vocabFile` is copied into every
-    /// checkpoint; `evaluation` runs on the model's FlavaModel every `evalEvery` steps.
+    /// checkpoint; `evaluation` runs on the model's FlavaModel every `evalEvery` steps. Data-parallel
+    /// (`communicator` of several ranks), `config.batchSize` is the global batch and must divide evenly.
     public init(model: FlavaForPreTraining, tokenizer: BertTokenizer, vocabFile: String, config: PretrainingConfig,
-                sources: [String: DataSource], evaluation: ((FlavaModel) throws -> [String: Double])? = nil) {
+                sources: [String: DataSource], evaluation: ((FlavaModel) throws -> [String: Double])? = nil,
+                communicator: Communicator = LocalCommunicator.shared) throws {
+        guard config.batchSize % communicator.size == 0 else {
+            throw DataParallelError("the batch size \(config.batchSize) (the global batch) does not divide evenly among \(communicator.size) ranks")
+        }
+        self.communicator = communicator
         self.model = model
         self.tokenizer = tokenizer
         self.vocabFile = vocabFile
@@ -142,16 +151,20 @@ public final class PretrainingTask: TrainingTask {
     }
 
     public var trainableParameters: [(key: String, variable: Variable)] { model.namedParameters() }
+    /// Each rank's losses are its shares of the global batch's (normalized by global counts).
+    public var crossRankLoss: CrossRankLoss { .sum }
     public func setTraining(_ on: Bool) { model.train(on) }
 
     func loader(_ kind: String, from position: LoaderPosition) throws -> DataLoader<PretrainingItem, PretrainingBatch> {
         guard let src = sources[kind] else { throw DataError("no \(kind) data source") }
         let batcher = PretrainingBatcher(config: config.data, tokenizer: tokenizer)
-        let o = LoaderOptions(batchSize: config.batchSize, shuffleBuffer: 256, seed: config.seed &+ (kind == "pairs" ? 1 : kind == "images" ? 2 : 3))
+        var o = LoaderOptions(batchSize: config.batchSize, shuffleBuffer: 256, seed: config.seed &+ (kind == "pairs" ? 1 : kind == "images" ? 2 : 3))
+        // Every rank reads the same stream and transforms its slice of each global batch (one process: all of it).
+        o.shard = (communicator.rank, communicator.size)
         let pairs = kind == "pairs"
         return try DataLoader(source: src, options: o, resumeFrom: position,
             transform: { r, g in try batcher.item(r, needImage: kind != "text", needText: kind != "images", wholeWord: pairs, &g) },
-            collate: { items, g in batcher.collate(items, pairs: pairs, &g) })
+            collate: { items, g in batcher.slice(items, pairs: pairs, g) })
     }
 
     /// The data kinds this run draws from, with their probabilities (renormalized over what is available).
@@ -190,8 +203,11 @@ public final class PretrainingTask: TrainingTask {
 
     public func microBatch(step: Int, kind: String?, generator: inout SeededGenerator) throws -> MicroBatchLoss {
         let kind = kind!
-        guard let batch = try loaders[kind]!.next() else { throw DataError("\(kind) data ran out") }
-        let out = model(input(batch))
+        guard let slice = try loaders[kind]!.next() else { throw DataError("\(kind) data ran out") }
+        let batch = PretrainingBatcher(config: config.data, tokenizer: tokenizer).finish(slice, communicator: communicator)
+        var inp = input(batch)
+        inp.communicator = communicator
+        let out = model(inp)
         guard let loss = out.loss else { throw DataError("no loss for a \(kind) batch with the selected objectives") }
         return MicroBatchLoss(loss: loss, losses: out.losses.mapValues { Double($0.value.scalarValue) }, samples: batch.count)
     }

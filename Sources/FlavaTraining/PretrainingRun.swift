@@ -7,6 +7,7 @@ import Foundation
 import FlavaTensor
 import FlavaAutograd
 import FlavaNN
+import FlavaDistributed
 import FlavaModel
 import FlavaData
 import FlavaEval
@@ -47,6 +48,8 @@ public struct PretrainingRunOptions: Sendable {
     public var resume: String?
     /// Loss weights set in the model config (mim, mlm, global_contrastive, itm, mmm_image, mmm_text).
     public var lossWeights: [String: Double] = [:]
+    /// Data-parallel runs: shard AdamW's state across the ranks (ZeRO stage 1).
+    public var shardOptimizer = false
 
     public init() {}
 }
@@ -73,9 +76,14 @@ public enum PretrainingEvent {
 /// A pretraining run.
 public final class PretrainingRun {
     public let options: PretrainingRunOptions
+    /// The job's ranks (one process by default; `DataParallel.world()` under mpirun). Every rank runs the same
+    /// run; rank 0 prepares the vocabulary and codebook, writes the run folder and reports.
+    public let communicator: Communicator
     public static let lossWeightNames = ["mim", "mlm", "global_contrastive", "itm", "mmm_image", "mmm_text"]
 
-    public init(_ options: PretrainingRunOptions) { self.options = options }
+    public init(_ options: PretrainingRunOptions, communicator: Communicator = LocalCommunicator.shared) {
+        self.options = options; self.communicator = communicator
+    }
 
     /// Whether a source spec names the built-in synthetic world.
     static func isSynthetic(_ spec: String) -> Bool { spec.hasPrefix("synthetic") }
@@ -91,6 +99,13 @@ public final class PretrainingRun {
                 throw ConfigError("loss weights", "unknown loss '\(name)' (names: \(PretrainingRun.lossWeightNames.joined(separator: ", ")))")
             }
             try ConfigChecker(file: "loss weights").number(name, w, in: 0...1e6)
+        }
+        let comm = communicator
+        guard cfg.batchSize % comm.size == 0 else {
+            throw DataParallelError("--batch-size \(cfg.batchSize) (the global batch) does not divide evenly among \(comm.size) ranks")
+        }
+        guard comm.agree(cfg.batchSize), comm.agree(cfg.steps), comm.agree(Int(truncatingIfNeeded: cfg.seed)) else {
+            throw DataParallelError("the ranks were started with different settings (batch size, steps or seed)")
         }
         let needed = (pairs: cfg.objectives.needsPairs, images: cfg.objectives.mim, text: cfg.objectives.mlm)
         // 0. Every source and file is opened and checked before any work.
@@ -116,7 +131,8 @@ public final class PretrainingRun {
 
         // 1. Vocabulary.
         let vocabFile = o.output + "/vocab.txt"
-        try prepareVocabulary(at: vocabFile, world: world, events)
+        if comm.isRoot { try prepareVocabulary(at: vocabFile, world: world, events) }
+        comm.barrier()
         let tokenizer = try BertTokenizer(vocabFile: vocabFile)
 
         // 2. Model (and codebook).
@@ -183,20 +199,26 @@ public final class PretrainingRun {
         } else {
             evaluation = nil
         }
-        let task = PretrainingTask(model: model, tokenizer: tokenizer, vocabFile: vocabFile, config: cfg, sources: sources,
-                                   evaluation: evaluation)
+        let task = try PretrainingTask(model: model, tokenizer: tokenizer, vocabFile: vocabFile, config: cfg, sources: sources,
+                                       evaluation: evaluation, communicator: comm)
         defer { task.stop() }
-        // 3. Train, on the engine: metrics.jsonl, TensorBoard and the caller's events through its callbacks.
-        let engine = try TrainingEngine(task: task, settings: PretrainingTask.settings(cfg, output: o.output), callbacks: [
+        // 3. Train, on the engine: metrics.jsonl, TensorBoard and the caller's events through its callbacks (rank 0's).
+        var settings = PretrainingTask.settings(cfg, output: o.output)
+        settings.shardOptimizer = o.shardOptimizer
+        let callbacks: [TrainingCallback] = comm.isRoot ? [
             try MetricsLogCallback(path: o.output + "/metrics.jsonl"),
             try TensorBoardCallback(directory: o.output + "/tensorboard"),
             StepCallback { events(.step($0, total: $1)) },
-        ])
+        ] : []
+        let engine = try TrainingEngine(task: task, settings: settings, callbacks: callbacks, communicator: comm)
         if let r = o.resume {
             try engine.resume(from: r)   // restarts the loaders where the checkpoint left them
             events(.message("resumed from \(r) at step \(engine.step)"))
         }
         let outcome = try engine.run()
+        if let h = outcome.replicaChecksum {
+            events(.message(String(format: "weights bit-identical on all %d ranks (checksum %016llx)", comm.size, h)))
+        }
         let eval = outcome.bestEvaluation ?? outcome.lastEvaluation ?? [:]
         return PretrainingResult(evaluation: eval, chance: PretrainingRun.chance(of: eval), steps: outcome.steps,
                                  seconds: Date().timeIntervalSince(start), bestCheckpoint: outcome.bestCheckpoint)
@@ -283,6 +305,13 @@ public final class PretrainingRun {
             cc.decoder = CodebookTrainingConfig.mirroredDecoder(cc.codebook)
             cc.imageSize = data.codebookSize
             try cc.validate(file: "the codebook for this run")
+            guard communicator.isRoot else {
+                // Rank 0 trains it (below) while the others wait, then every rank reads the same files.
+                communicator.barrier()
+                model.imageCodebook = try FlavaCheckpoint.loadCodebook(o.output + "/codebook")
+                for (_, p) in model.imageCodebook!.namedParameters() { p.freeze() }
+                return
+            }
             let ct = CodebookTrainer(config: cc)
             // Synthetic: the world at the model's image size, k-means on images the training steps do not use.
             let images = PretrainingRun.isSynthetic(o.images)
@@ -293,6 +322,7 @@ public final class PretrainingRun {
                                             callbacks: [StepCallback { e, total in events(.codebookStep(e.step, total: total)) }])
             _ = try engine.run()
             try ct.save(to: o.output + "/codebook")
+            communicator.barrier()
             model.imageCodebook = try FlavaCheckpoint.loadCodebook(o.output + "/codebook")
         }
         for (_, p) in model.imageCodebook!.namedParameters() { p.freeze() }

@@ -7,6 +7,7 @@ import Foundation
 import FlavaTensor
 import FlavaAutograd
 import FlavaNN
+import FlavaDistributed
 
 /// How the engine runs a task.
 public struct TrainingSettings: Sendable {
@@ -31,6 +32,8 @@ public struct TrainingSettings: Sendable {
     public var output: String? = nil
     /// Write OUTPUT/best whenever an evaluation scores higher than every earlier one.
     public var saveBest = true
+    /// Data-parallel runs: shard the optimizer's state across ranks (ZeRO stage 1); the results are the same.
+    public var shardOptimizer = false
 
     public init(steps: Int, learningRate: Float, weightDecay: Float, warmupSteps: Int, maxGradNorm: Float? = 1, seed: UInt64 = 0) {
         self.steps = steps; self.learningRate = learningRate; self.weightDecay = weightDecay
@@ -66,6 +69,15 @@ public struct MicroBatchLoss {
     }
 }
 
+/// How a data-parallel task's per-rank losses make the global one.
+public enum CrossRankLoss: Sendable {
+    /// Each rank's loss is the mean over its equal slice: the global loss is their mean (gradients averaged).
+    case mean
+    /// Each rank's loss is its share of the global loss (normalized by global counts): the global loss is their
+    /// sum (gradients summed).
+    case sum
+}
+
 /// What a trainer supplies to the engine.
 public protocol TrainingTask: AnyObject {
     /// Whatever the task needs beyond weights and optimizer moments to continue exactly (data positions,
@@ -94,6 +106,8 @@ public protocol TrainingTask: AnyObject {
     func loadModel(from dir: String) throws
     /// Training mode on or off (the engine sets it on for the run and off after).
     func setTraining(_ on: Bool)
+    /// How the ranks' losses combine in a data-parallel run (default: mean of equal slices).
+    var crossRankLoss: CrossRankLoss { get }
     func state() throws -> State
     func restore(_ state: State, from dir: String) throws
 }
@@ -107,6 +121,7 @@ extension TrainingTask {
     public func evaluate(step: Int) throws -> [String: Double]? { nil }
     public func score(_ evaluation: [String: Double]) -> Double { evaluation.values.reduce(0, +) }
     public func setTraining(_ on: Bool) {}
+    public var crossRankLoss: CrossRankLoss { .mean }
 }
 
 /// A task with no state beyond the engine's.
@@ -201,12 +216,18 @@ public struct TrainingOutcome: Sendable {
     /// Folders written by this start: the best checkpoint and the last periodic one.
     public var bestCheckpoint: String?
     public var lastCheckpoint: String?
+    /// Data-parallel: the checksum of the final weights, verified equal on every rank.
+    public var replicaChecksum: UInt64?
 }
 
-/// The training loop.
+/// The training loop. Under `mpirun` every rank runs the same engine on its slice of each global batch: the
+/// gradients are summed across ranks before clipping (DataParallelGradients), every rank applies the same
+/// update, and only rank 0 evaluates, reports to the callbacks and writes checkpoints.
 public final class TrainingEngine<Task: TrainingTask> {
     public let task: Task
     public let settings: TrainingSettings
+    public let communicator: Communicator
+    let dataParallel: DataParallelGradients?
     public private(set) var step = 0
     public private(set) var samplesSeen = 0
     public private(set) var bestScore: Double?
@@ -215,19 +236,57 @@ public final class TrainingEngine<Task: TrainingTask> {
     let optimizer: AdamW
     let named: [(key: String, variable: Variable)]
 
-    public init(task: Task, settings: TrainingSettings, callbacks: [TrainingCallback] = []) throws {
+    /// `communicator`: the job's ranks (one process by default). Every rank must build the same task.
+    public init(task: Task, settings: TrainingSettings, callbacks: [TrainingCallback] = [],
+                communicator: Communicator = LocalCommunicator.shared) throws {
         try settings.validate()
         self.task = task
         self.settings = settings
         self.callbacks = callbacks
+        self.communicator = communicator
         named = task.trainableParameters.filter { $0.variable.requiresGrad }
         optimizer = task.makeOptimizer(settings)
         generator = SeededGenerator(seed: settings.seed)
+        if communicator.size > 1 {
+            guard communicator.agree(named.count), communicator.agree(named.reduce(0) { $0 + $1.variable.value.count }) else {
+                throw TrainingError("the ranks built different models (parameter counts differ)")
+            }
+            let dp = DataParallelGradients(parameters: named.map(\.variable), communicator: communicator, sharded: settings.shardOptimizer)
+            dp.broadcastParameters()
+            if settings.shardOptimizer { optimizer.shard = dp.ownedRanges() }
+            dataParallel = dp
+        } else {
+            dataParallel = nil
+        }
     }
 
     /// The multiplier of the peak learning rate at step `step` (0-based).
     public func learningRateScale(at step: Int) -> Float {
         Float(LearningRateSchedule.cosine(warmup: settings.warmupSteps, total: settings.steps).multiplier(at: step))
+    }
+
+    /// A checksum of every trained weight's bits (FNV-1a), the same on every rank of a healthy data-parallel run.
+    public func weightChecksum() -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for (_, p) in named {
+            p.value.withBuffer { b in
+                for x in b { h = (h ^ UInt64(x.bitPattern)) &* 0x100_0000_01b3 }
+            }
+        }
+        return h
+    }
+
+    /// Data-parallel: checks that every rank holds bit-identical weights (throws naming the step otherwise) and
+    /// returns the checksum.
+    @discardableResult
+    public func verifyReplicasAgree() throws -> UInt64 {
+        let h = weightChecksum()
+        let parts = [Int32(truncatingIfNeeded: h >> 32), Int32(truncatingIfNeeded: h)]
+        let all = communicator.allGather(parts)
+        for r in 0..<communicator.size where all[2 * r] != parts[0] || all[2 * r + 1] != parts[1] {
+            throw TrainingError("rank \(r)'s weights differ from rank \(communicator.rank)'s at step \(step): the replicas diverged")
+        }
+        return h
     }
 
     /// One optimizer step: `accumulation` micro-batches, their mean gradient, clipping, the scheduled update.
@@ -246,12 +305,32 @@ public final class TrainingEngine<Task: TrainingTask> {
             values.merge(m.values) { $1 }
             samples += m.samples
         }
+        var used: [Bool]? = nil
+        if let dp = dataParallel {
+            // The ranks' losses and sample counts, combined as the task's losses combine.
+            let keys = losses.keys.sorted()
+            let mean = task.crossRankLoss == .mean
+            let r = communicator.allReduce(keys.map { losses[$0]! } + [Double(samples)], .sum)
+            for (i, k) in keys.enumerated() { losses[k] = mean ? r[i] / Double(communicator.size) : r[i] }
+            samples = Int(r[keys.count])
+            used = dp.reduce(scale: mean ? 1 / Float(communicator.size) : 1)
+        }
         for (k, v) in losses where !v.isFinite {
             throw TrainingError("loss \(k) became \(v) at step \(step + 1)" + (kind.map { " (a \($0) step)" } ?? ""))
         }
         optimizer.learningRateScale = learningRateScale(at: step)
-        if let m = settings.maxGradNorm { Gradients.clipGlobalNorm(named.map(\.variable), maxNorm: m) }
+        if let m = settings.maxGradNorm {
+            if let dp = dataParallel {
+                // As clip_grad_norm_, over the summed gradients (each rank adds its shard's squares when sharded).
+                let norm = dp.globalGradientNorm(optimizer.shard)
+                let coef = m / (norm + 1e-6)
+                if coef < 1 { for (_, p) in named { p.grad?.scale(by: coef) } }
+            } else {
+                Gradients.clipGlobalNorm(named.map(\.variable), maxNorm: m)
+            }
+        }
         optimizer.step()
+        if let dp = dataParallel, settings.shardOptimizer, let used { dp.gatherParameters(used: used) }
         try task.endStep(step)
         step += 1
         samplesSeen += samples
@@ -265,31 +344,39 @@ public final class TrainingEngine<Task: TrainingTask> {
     public func run() throws -> TrainingOutcome {
         let total = settings.steps
         var outcome = TrainingOutcome(steps: step, samplesSeen: samplesSeen)
+        let root = communicator.isRoot
         task.setTraining(true)
         defer { task.setTraining(false) }
-        for c in callbacks { try c.trainingWillStart(step: step, total: total) }
+        if root { for c in callbacks { try c.trainingWillStart(step: step, total: total) } }
         while step < total {
             var entry = try trainStep()
             let last = step == total
-            if let e = settings.evalEvery, step % e == 0 || last,
-               let eval = try withNoGrad({ try task.evaluate(step: step - 1) }) {
-                entry.eval = eval
-                outcome.lastEvaluation = eval
-                let score = task.score(eval)
-                if bestScore.map({ score > $0 }) ?? true {
-                    bestScore = score
-                    outcome.bestEvaluation = eval
-                    if settings.output != nil && settings.saveBest { outcome.bestCheckpoint = try saveCheckpoint(name: "best") }
+            if let e = settings.evalEvery, step % e == 0 || last {
+                // Rank 0 evaluates (the weights are the same everywhere) and tells the others whether to join
+                // in writing a best checkpoint.
+                var best = false
+                if root, let eval = try withNoGrad({ try task.evaluate(step: step - 1) }) {
+                    entry.eval = eval
+                    outcome.lastEvaluation = eval
+                    let score = task.score(eval)
+                    if bestScore.map({ score > $0 }) ?? true {
+                        bestScore = score
+                        outcome.bestEvaluation = eval
+                        best = true
+                    }
                 }
+                best = communicator.broadcast([Int32(best ? 1 : 0)], root: 0)[0] == 1
+                if best && settings.output != nil && settings.saveBest { outcome.bestCheckpoint = try saveCheckpoint(name: "best") }
             }
             if let c = settings.checkpointEvery, settings.output != nil, step % c == 0 || last {
                 outcome.lastCheckpoint = try saveCheckpoint()
             }
-            for c in callbacks { try c.stepDidEnd(entry, total: total) }
+            if root { for c in callbacks { try c.stepDidEnd(entry, total: total) } }
         }
         outcome.steps = step
         outcome.samplesSeen = samplesSeen
-        for c in callbacks { try c.trainingDidEnd(step: step) }
+        if communicator.size > 1 { outcome.replicaChecksum = try verifyReplicasAgree() }
+        if root { for c in callbacks { try c.trainingDidEnd(step: step) } }
         return outcome
     }
 
@@ -297,17 +384,29 @@ public final class TrainingEngine<Task: TrainingTask> {
 
     /// Writes OUTPUT/NAME (default checkpoint-STEP) atomically (a temporary folder renamed into place): the task's
     /// model files, optimizer.safetensors (each parameter's moments and step count, by its key) and
-    /// trainer_state.json.
+    /// trainer_state.json. Every rank calls it; a sharded optimizer's moments are gathered first, then rank 0
+    /// writes today's files (so a checkpoint resumes on any number of ranks).
     @discardableResult
     public func saveCheckpoint(name: String? = nil) throws -> String {
         guard let output = settings.output else { throw TrainingError("no run folder to write checkpoints in") }
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let final = output + "/" + (name ?? "checkpoint-\(step)")
+        var moments: [ObjectIdentifier: (m: Tensor, v: Tensor, step: Int)] = [:]
+        if let dp = dataParallel, settings.shardOptimizer {
+            let m = dp.gatherSharded { optimizer.state(of: $0)?.m }
+            let v = dp.gatherSharded { optimizer.state(of: $0)?.v }
+            for (i, p) in dp.parameters.enumerated() {
+                if let s = optimizer.state(of: p) { moments[ObjectIdentifier(p)] = (m[i], v[i], s.step) }
+            }
+        } else {
+            for (_, v) in named { if let s = optimizer.state(of: v) { moments[ObjectIdentifier(v)] = s } }
+        }
+        guard communicator.isRoot else { return final }
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         try AtomicFolder.write(to: final) { tmp in
             try task.saveModel(to: tmp)
             var tensors: [(String, StoredTensor)] = []
             for (key, v) in named {
-                guard let s = optimizer.state(of: v) else { continue }
+                guard let s = moments[ObjectIdentifier(v)] else { continue }
                 tensors.append(("\(key).exp_avg", .float(s.m))); tensors.append(("\(key).exp_avg_sq", .float(s.v)))
                 tensors.append(("\(key).step", .int(IntTensor(shape: [], [s.step]))))
             }

@@ -11,6 +11,11 @@ struct Pretrain: ParsableCommand {
         Each step draws pairs / images / text by --probabilities and takes a full batch. Checkpoints (Hugging Face \
         layout + optimizer and trainer state) go to OUTPUT/checkpoint-STEP, written atomically; --resume DIR \
         continues a run exactly. Metrics go to OUTPUT/metrics.jsonl.
+
+        Data-parallel: 'mpirun -np N flava pretrain …' uses every rank with no further flag. --batch-size is then \
+        the global batch, split evenly among the ranks; the losses and weights are those of one process on the \
+        whole batch. Rank 0 writes the run folder (keep it on a filesystem every rank sees to resume); a \
+        checkpoint resumes on any number of ranks. See the README's "Scale-out" section.
         """)
 
     @Option(help: "Run folder.") var output = "runs/pretrain"
@@ -44,8 +49,13 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Size of the WordPiece vocabulary trained when none is given (default 400 on the synthetic world, 8000 otherwise).") var vocabSize: Int?
     @Option(help: "Loss weights of the model config, e.g. mim=0.5,itm=2 (names: mim, mlm, global_contrastive, itm, mmm_image, mmm_text).") var lossWeights: String?
 
+    @Flag(help: "Data-parallel runs: shard the optimizer's state across the ranks (ZeRO stage 1; same results, less memory per rank).")
+    var shardOptimizer = false
+
     func run() throws {
+        let comm = try DataParallel.world()
         var o = PretrainingRunOptions()
+        o.shardOptimizer = shardOptimizer
         o.output = output
         if let path = config { o.settings = try ConfigError.decode(PretrainingConfig.self, fromFile: path); o.settingsOrigin = path }
         if let p = probabilities {
@@ -84,7 +94,12 @@ struct Pretrain: ParsableCommand {
         }
 
         var codebookBar: ProgressBar? = nil, bar: ProgressBar? = nil
-        let result = try PretrainingRun(o).run { event in
+        if comm.size > 1 && comm.isRoot {
+            print("data-parallel: \(comm.size) ranks, \(o.settings.batchSize / comm.size) samples each per batch of \(o.settings.batchSize)" +
+                  (shardOptimizer ? ", optimizer state sharded" : ""))
+        }
+        let result = try PretrainingRun(o, communicator: comm).run { event in
+            guard comm.isRoot else { return }
             switch event {
             case .message(let m): print(m)
             case .codebookStep(let s, let total):
@@ -97,6 +112,7 @@ struct Pretrain: ParsableCommand {
             }
         }
 
+        guard comm.isRoot else { return }
         // Report: the best checkpoint's held-out results (the checkpoint is chosen by them), against chance on
         // the evaluation set used.
         let e = result.evaluation

@@ -16,10 +16,13 @@ BLASRuntime.ensureFastKernels()
 do {
     var command = try Flava.parseAsRoot()
     try command.run()
+    DataParallel.finish()   // under mpirun: every rank ends MPI cleanly
 } catch {
     let code = Flava.exitCode(for: error)
     if code == .success { Flava.exit(withError: error) }   // --help, --version
     let message = Flava.message(for: error).codePointLines.first ?? "\(error)"
+    // Under mpirun: the line names the rank, and the whole job ends (the other ranks may be waiting on this one).
+    DataParallel.abort(message, code: code.rawValue == 0 ? 1 : code.rawValue)
     FileHandle.standardError.write("error: \(message)\n".data(using: .utf8)!)
     exit(code.rawValue == 0 ? 1 : code.rawValue)
 }
