@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "flava", targets: ["flava"]),
         .executable(name: "flava-bench", targets: ["FlavaBench"]),
         .executable(name: "flava-fuzz", targets: ["FlavaFuzz"]),
+        .executable(name: "flava-dist-check", targets: ["FlavaDistCheck"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -50,6 +51,9 @@ let package = Package(
         .executableTarget(name: "FlavaBench", dependencies: [
             "FlavaKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/FlavaBench"),
+
+        // The multi-process checks of data-parallel training (run under mpirun by the tests).
+        .executableTarget(name: "FlavaDistCheck", dependencies: ["FlavaKit"], path: "Sources/FlavaDistCheck"),
 
         // Fuzzing harnesses for every parser of untrusted input (scripts/fuzz.sh builds them with libFuzzer;
         // an ordinary build replays inputs through them).

@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libopenblas-dev libjpeg62-turbo-dev libpng-dev pkg-config)
+# Open MPI (openmpi-bin, libopenmpi-dev) for data-parallel runs under mpirun and their tests; iproute2 for the
+# two-host test over network namespaces. The build itself does not need MPI (libmpi is opened at run time).
+packages=(libopenblas-dev libjpeg62-turbo-dev libpng-dev pkg-config openmpi-bin libopenmpi-dev iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

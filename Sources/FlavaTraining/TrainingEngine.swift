@@ -265,6 +265,11 @@ public final class TrainingEngine<Task: TrainingTask> {
         Float(LearningRateSchedule.cosine(warmup: settings.warmupSteps, total: settings.steps).multiplier(at: step))
     }
 
+    /// How many optimizer updates a parameter has had (0 before its first).
+    public func optimizerStepCount(of p: Variable) -> Int { optimizer.state(of: p)?.step ?? 0 }
+    /// A parameter's AdamW moments (of this rank's shard when sharded), nil before its first update.
+    public func optimizerMoments(of p: Variable) -> (m: Tensor, v: Tensor)? { optimizer.state(of: p).map { ($0.m, $0.v) } }
+
     /// A checksum of every trained weight's bits (FNV-1a), the same on every rank of a healthy data-parallel run.
     public func weightChecksum() -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325

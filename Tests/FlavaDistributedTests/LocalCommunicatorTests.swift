@@ -1,7 +1,7 @@
 import Testing
 import FlavaTensor
 import FlavaAutograd
-@testable import FlavaDistributed
+import FlavaDistributed
 
 @Suite struct LocalCommunicatorTests {
     @Test func oneProcessCollectivesAreTheIdentity() {
