@@ -8,6 +8,7 @@ import FlavaAutograd
 import FlavaNN
 import FlavaModel
 import FlavaData
+import FlavaDistributed
 
 /// Settings of a codebook training run.
 public struct CodebookTrainingConfig: Codable, Sendable {
@@ -278,15 +279,26 @@ public final class CodebookTrainer {
 
     /// The loss of step `step` (0-based) on a batch of codebook pixels (already mapped to [0.1, 0.9]), [B, 3, S, S]:
     /// "loss", "reconstruction", "kl" and "usage" among the losses, "temperature" and "kl_weight" among the values.
-    public func loss(_ pixels: Tensor, step: Int) -> MicroBatchLoss {
+    ///
+    /// Data-parallel (`communicator` of several ranks, each with its slice of the global batch in rank order, the
+    /// same size everywhere): each rank draws its rows of the global batch's Gumbel noise (skipping the others'
+    /// draws, so every rank's generator stays in step with one process's), the usage term is of the global mean
+    /// code distribution (an all-gather), and the hard-code usage counts are summed across ranks — so the mean of
+    /// the ranks' losses is one process's loss on the whole batch.
+    public func loss(_ pixels: Tensor, step: Int, communicator comm: Communicator = LocalCommunicator.shared) -> MicroBatchLoss {
         let tau = temperature(at: step), beta = klWeight(at: step)
         let z = encoder(Variable(pixels))                                               // [B, V, h, w]
         let (b, v, h, w) = (z.shape[0], z.shape[1], z.shape[2], z.shape[3])
         let flat = CodebookTrainer.positionsLast(z)                                     // [P, V]
         // Gumbel-softmax relaxation: softmax((z + g)/τ).
-        let noise = Tensor(shape: flat.shape, (0..<flat.value.count).map { _ in
+        let rows = flat.value.count
+        func skip(_ n: Int) { for _ in 0..<n { _ = generator.next() } }   // nextUniform draws one value each
+        skip(comm.rank * rows)
+        let noise = Tensor(shape: flat.shape, (0..<rows).map { _ in
             -Float(log(-log(max(Double(generator.nextUniform()), 1e-10) + 1e-10)))
         })
+        skip((comm.size - 1 - comm.rank) * rows)
+        let countsBefore = comm.size > 1 ? usageCounts : []
         var soft = softmax((flat + Variable(noise)) * Float(1 / tau))                   // [P, V]
         if config.straightThrough {
             // y_hard − sg(y_soft) + y_soft: hard codes forward, relaxed gradients backward.
@@ -301,6 +313,11 @@ public final class CodebookTrainer {
                 usageCounts[best] += 1
             }
             soft = soft + Variable(hard - sv)
+            if comm.size > 1 {
+                let local = usageCounts.indices.map { Int32(usageCounts[$0] - countsBefore[$0]) }
+                let summed = comm.allReduce(local, .sum)
+                usageCounts = usageCounts.indices.map { countsBefore[$0] + Int(summed[$0]) }
+            }
         }
         let out = decoder(CodebookTrainer.channelsFirst(soft, b: b, h: h, w: w))        // [B, 2C, S, S]
         let rec = config.decoder.reconstruction == "mse" ? mseLoss(out, pixels) : logitLaplaceLoss(out, target: pixels)
@@ -310,7 +327,10 @@ public final class CodebookTrainer {
         let kl = (q * logq).sum() * Float(1 / Double(b * h * w)) + Float(log(Double(v)))
         let klPerSubpixel = kl * Float(Double(h * w) / Double(pixels.count / b))
         // Usage: KL(mean over positions of q ‖ uniform) = log V − H(q̄).
-        let qbar = matmul(Variable(Tensor(shape: [1, q.shape[0]], repeating: 1 / Float(q.shape[0]))), q)  // [1, V]
+        var qbar = matmul(Variable(Tensor(shape: [1, q.shape[0]], repeating: 1 / Float(q.shape[0]))), q)  // [1, V]
+        if comm.size > 1 {   // the global batch's: the mean of the ranks' (equal-sized) means
+            qbar = matmul(Variable(Tensor(shape: [1, comm.size], repeating: 1 / Float(comm.size))), allGatherRows(qbar, comm))
+        }
         let usage = (qbar * log(qbar + Float(1e-8))).sum() + Float(log(Double(v)))
         let loss = rec + klPerSubpixel * Float(beta) + (usage - kl) * Float(config.usageWeight)
         return MicroBatchLoss(loss: loss, losses: ["loss": Double(loss.value.scalarValue), "reconstruction": Double(rec.value.scalarValue),

@@ -6,6 +6,7 @@ import FlavaNN
 import FlavaAutograd
 import FlavaModel
 import FlavaData
+import FlavaDistributed
 
 /// Codebook training as a task of the training engine: batches from `CodebookImages`, the dVAE loss, dead-code
 /// restarts after each update, held-out figures as the evaluation (best: highest PSNR).
@@ -13,6 +14,7 @@ public final class CodebookTrainingTask: TrainingTask {
     public let trainer: CodebookTrainer
     public let images: CodebookImages
     let heldOut: Tensor?
+    let communicator: Communicator
 
     public struct State: Codable, Sendable {
         public var generator: SeededGenerator
@@ -20,16 +22,18 @@ public final class CodebookTrainingTask: TrainingTask {
         public var images: CodebookImages.Position
     }
 
-    /// `heldOut`: codebook pixels to evaluate on (nil: no evaluation).
-    public init(trainer: CodebookTrainer, images: CodebookImages, heldOut: Tensor? = nil) {
-        self.trainer = trainer; self.images = images; self.heldOut = heldOut
+    /// `heldOut`: codebook pixels to evaluate on (nil: no evaluation). Data-parallel: `images` hands this rank its
+    /// slice of each global batch (`CodebookImages.shard`), and `communicator` is the engine's.
+    public init(trainer: CodebookTrainer, images: CodebookImages, heldOut: Tensor? = nil,
+                communicator: Communicator = LocalCommunicator.shared) {
+        self.trainer = trainer; self.images = images; self.heldOut = heldOut; self.communicator = communicator
     }
 
     public var trainableParameters: [(key: String, variable: Variable)] { trainer.namedParameters }
     public func makeOptimizer(_ settings: TrainingSettings) -> AdamW { trainer.makeOptimizer() }
 
     public func microBatch(step: Int, kind: String?, generator: inout SeededGenerator) throws -> MicroBatchLoss {
-        trainer.loss(try images.trainingBatch(trainer.config.batchSize), step: step)
+        trainer.loss(try images.trainingBatch(trainer.config.batchSize / communicator.size), step: step, communicator: communicator)
     }
 
     public func endStep(_ step: Int) throws { trainer.didStep(step) }
@@ -117,12 +121,20 @@ public struct CodebookTrainingResult: Sendable {
 /// world) with a held-out part, the k-means start, the steps on the training engine with held-out evaluation
 /// every `evalEvery`, checkpoints every `checkpointEvery` (OUTPUT/checkpoint-STEP, resumable with `resume`), and
 /// OUTPUT with the codebook, its decoder, metrics.jsonl and reconstructions.png.
+///
+/// Data-parallel (`communicator` of several ranks, every rank calling with the same settings): each rank trains on
+/// its slice of every batch (the batch must split evenly), gradients and code-usage counts are summed across the
+/// ranks, and rank 0 evaluates and writes every file; events come on every rank (callers print on rank 0).
 public enum CodebookTrainingRun {
     public static func run(config cfg: CodebookTrainingConfig, images: String?, heldOut: String?, evalEvery: Int, output: String,
-                           checkpointEvery: Int? = nil, resume: String? = nil,
+                           checkpointEvery: Int? = nil, resume: String? = nil, shardOptimizer: Bool = false,
+                           communicator comm: Communicator = LocalCommunicator.shared,
                            events: @escaping (CodebookTrainingEvent) -> Void = { _ in }) throws -> CodebookTrainingResult {
         let start = Date()
         try cfg.validate()
+        guard cfg.batchSize % comm.size == 0 else {
+            throw ConfigError("codebook training", "batch_size = \(cfg.batchSize) does not split evenly across \(comm.size) ranks")
+        }
         let k = ConfigChecker(file: "codebook training")
         try k.int("eval_every", evalEvery, in: 1...100_000_000)
         if let c = checkpointEvery { try k.int("checkpoint_every", c, in: 1...100_000_000) }
@@ -132,36 +144,45 @@ public enum CodebookTrainingRun {
         var pc = FlavaImageProcessorConfig(imageSize: 2 * s)
         pc.codebookSize = s
         let proc = FlavaImageProcessor(pc)
-        let data = try CodebookImages(images: images, heldOut: heldOut, size: s, seed: cfg.seed, evalCount: cfg.evalImages, processor: proc)
+        let data = try CodebookImages(images: images, heldOut: heldOut, size: s, seed: cfg.seed, evalCount: cfg.evalImages, processor: proc,
+                                      globalBatch: cfg.batchSize, communicator: comm)
         let held = try data.heldOutPixels()
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
 
         events(.message("codebook: \(cfg.codebook.vocabSize) codes, hidden \(cfg.codebook.hiddenSize), \(s)-pixel images (\(s / 8)×\(s / 8) codes each), "
                         + "\(cfg.steps) steps of \(cfg.batchSize); \(data.description); \(held.shape[0]) held-out images"))
         let trainer = CodebookTrainer(config: cfg)
-        let task = CodebookTrainingTask(trainer: trainer, images: data, heldOut: held)
+        let task = CodebookTrainingTask(trainer: trainer, images: data, heldOut: held, communicator: comm)
         var settings = CodebookTrainer.settings(cfg)
         settings.evalEvery = evalEvery
         settings.checkpointEvery = checkpointEvery
         settings.output = output
         settings.saveBest = false   // the codebook written at the end is the run's result
-        let engine = try TrainingEngine(task: task, settings: settings)
+        settings.shardOptimizer = shardOptimizer
+        // The k-means start before the engine, which hands rank 0's weights to every rank.
+        if resume == nil && cfg.kmeansImages > 0 { trainer.initializeCodes(from: try data.kmeansBatch(cfg.kmeansImages)) }
+        let engine = try TrainingEngine(task: task, settings: settings, communicator: comm)
         if let resume {
             try engine.resume(from: resume)
             events(.message("resumed from \(resume) at step \(engine.step)"))
-        } else if cfg.kmeansImages > 0 {
-            trainer.initializeCodes(from: try data.kmeansBatch(cfg.kmeansImages))
         }
-        // The figures the progress shows until the first evaluation: the starting point's.
-        var last = trainer.evaluate(held)
-        engine.callbacks = [
+        // The figures the progress shows until the first evaluation: the starting point's (rank 0 evaluates).
+        var last = comm.isRoot ? trainer.evaluate(held) : CodebookMetrics(psnrDB: 0, codesUsed: 0, vocabSize: cfg.codebook.vocabSize, perplexity: 0)
+        engine.callbacks = comm.isRoot ? [
             try MetricsLogCallback(path: output + "/metrics.jsonl", truncate: resume == nil),
             StepCallback { e, total in
                 if let m = e.eval.flatMap(CodebookMetrics.init) { last = m }
                 events(.step(e, total: total, lastEvaluation: last))
             },
-        ]
-        if let m = try engine.run().lastEvaluation.flatMap(CodebookMetrics.init) { last = m }
+        ] : []
+        let outcome = try engine.run()
+        if let m = outcome.lastEvaluation.flatMap(CodebookMetrics.init) { last = m }
+        if let h = outcome.replicaChecksum {
+            events(.message(String(format: "weights bit-identical on all %d ranks (checksum %016llx)", comm.size, h)))
+        }
+        guard comm.isRoot else {
+            return CodebookTrainingResult(metrics: last, heldOutImages: held.shape[0], seconds: Date().timeIntervalSince(start))
+        }
         try trainer.save(to: output)
         let shown = ShapeKernel.slice(held, axis: 0, start: 0, end: min(8, held.shape[0]))
         let (tokens, recon) = trainer.reconstruct(shown)

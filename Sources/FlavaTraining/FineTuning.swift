@@ -8,6 +8,7 @@ import FlavaNN
 import FlavaModel
 import FlavaData
 import FlavaEval
+import FlavaDistributed
 
 /// The classification head: Linear(H, 1536) → GELU → LayerNorm → Linear(1536, classes).
 public final class FlavaClassificationHead: Module {
@@ -113,18 +114,21 @@ public final class MultimodalFineTuner {
 
     /// Trains for `steps` steps (0: none) of `batchSize` examples drawn with replacement; `progress(step, loss)`.
     /// With `checkpoints`, the run writes resumable checkpoints (and metrics.jsonl) into its folder.
+    /// Data-parallel (`communicator` of several ranks): each rank trains on its slice of every batch; rank 0 writes
+    /// the checkpoints and reports progress.
     public func train(_ examples: [Example], steps: Int, batchSize: Int, learningRate: Float, seed: UInt64,
-                      checkpoints: FineTuningCheckpoints? = nil, progress: @escaping (Int, Float) -> Void) throws {
+                      checkpoints: FineTuningCheckpoints? = nil, communicator: Communicator = LocalCommunicator.shared,
+                      progress: @escaping (Int, Float) -> Void) throws {
         guard !examples.isEmpty else { throw DataError("no training examples") }
         try FineTuningSettings.check(steps: steps, batchSize: batchSize, learningRate: learningRate)
-        let task = FineTuningTask(model) { g in
-            let ex = (0..<batchSize).map { _ in examples[Int(g.next() % UInt64(examples.count))] }
+        let task = try FineTuningTask(model, examples: examples.count, batchSize: batchSize, communicator: communicator) { indices in
+            let ex = indices.map { examples[$0] }
             let out = try self.logits(ex)
             if ex[0].soft != nil {
                 let targets = Tensor(shape: [ex.count, self.classes], ex.flatMap { $0.soft! })
-                return (binaryCrossEntropyWithLogits(out, targets: targets) * Float(self.classes), ex.count)   // summed over answers, as VQA
+                return binaryCrossEntropyWithLogits(out, targets: targets) * Float(self.classes)   // summed over answers, as VQA
             }
-            return (crossEntropy(out, labels: ex.map { $0.label! }), ex.count)
+            return crossEntropy(out, labels: ex.map { $0.label! })
         } save: { dir in try self.write(into: dir) }
         try FineTuningSettings.run(task, steps: steps, learningRate: learningRate, seed: seed, checkpoints: checkpoints, progress: progress)
     }
@@ -187,18 +191,21 @@ public final class GLUEFineTuner {
 
     /// Trains for `steps` steps of `batchSize` labelled examples drawn with replacement; `progress(step, loss)`.
     /// With `checkpoints`, the run writes resumable checkpoints (and metrics.jsonl) into its folder.
+    /// Data-parallel (`communicator` of several ranks): each rank trains on its slice of every batch.
     public func train(_ examples: [GLUEExample], steps: Int, batchSize: Int, learningRate: Float, seed: UInt64,
-                      checkpoints: FineTuningCheckpoints? = nil, progress: @escaping (Int, Float) -> Void) throws {
+                      checkpoints: FineTuningCheckpoints? = nil, communicator: Communicator = LocalCommunicator.shared,
+                      progress: @escaping (Int, Float) -> Void) throws {
         guard !examples.isEmpty else { throw DataError("no training examples") }
         guard examples.allSatisfy({ $0.label != nil || $0.score != nil }) else { throw DataError("unlabelled training examples") }
         try FineTuningSettings.check(steps: steps, batchSize: batchSize, learningRate: learningRate)
         let glue = task
-        let fine = FineTuningTask(model) { g in
-            let ex = (0..<min(batchSize, examples.count)).map { _ in examples[Int(g.next() % UInt64(examples.count))] }
+        let fine = try FineTuningTask(model, examples: examples.count, batchSize: min(batchSize, examples.count),
+                                      communicator: communicator) { indices in
+            let ex = indices.map { examples[$0] }
             let (ids, mask, types) = self.encode(ex)
             let out = self.model(ids: ids, mask: mask, types: types)
-            return (glue.isRegression ? mseLoss(out, Tensor(shape: [ex.count, 1], ex.map { Float($0.score!) }))
-                                      : crossEntropy(out, labels: ex.map { $0.label! }), ex.count)
+            return glue.isRegression ? mseLoss(out, Tensor(shape: [ex.count, 1], ex.map { Float($0.score!) }))
+                                     : crossEntropy(out, labels: ex.map { $0.label! })
         } save: { dir in try self.write(into: dir) }
         try FineTuningSettings.run(fine, steps: steps, learningRate: learningRate, seed: seed, checkpoints: checkpoints, progress: progress)
     }
@@ -262,9 +269,12 @@ public enum FineTuningSettings {
             s.output = c.output
             s.checkpointEvery = c.every ?? max(1, steps)
             try FileManager.default.createDirectory(atPath: c.output, withIntermediateDirectories: true)
-            callbacks.append(try MetricsLogCallback(path: c.output + "/metrics.jsonl", truncate: c.resume == nil))
+            if task.communicator.isRoot {
+                callbacks.append(try MetricsLogCallback(path: c.output + "/metrics.jsonl", truncate: c.resume == nil))
+            }
         }
-        let engine = try TrainingEngine(task: task, settings: s, callbacks: callbacks)
+        let engine = try TrainingEngine(task: task, settings: s, callbacks: task.communicator.isRoot ? callbacks : [],
+                                        communicator: task.communicator)
         if let r = checkpoints?.resume { try engine.resume(from: r) }
         _ = try engine.run()
     }
@@ -291,23 +301,39 @@ public struct FineTuningCheckpoints: Sendable {
     public init(output: String, every: Int? = nil, resume: String? = nil) { self.output = output; self.every = every; self.resume = resume }
 }
 
-/// A fine-tuning run as a task of the training engine: the loss of a batch drawn with the engine's generator;
-/// the model folder as the checkpoint's model.
+/// A fine-tuning run as a task of the training engine: each step draws a batch of example indices with the
+/// engine's generator (the same on every rank) and takes the loss of this rank's slice of it; the model folder
+/// is the checkpoint's model. Data-parallel, a rank's loss is its slice's mean times its share of the batch, and
+/// the ranks' losses are summed: one process's mean over the whole batch.
 final class FineTuningTask: TrainingTask {
     typealias State = NoTaskState
     let module: Module
-    let batchLoss: (inout SeededGenerator) throws -> (Variable, Int)
+    let examples: Int
+    let batchSize: Int
+    let communicator: Communicator
+    let sliceLoss: ([Int]) throws -> Variable
     let save: (String) throws -> Void
 
-    init(_ module: Module, batchLoss: @escaping (inout SeededGenerator) throws -> (Variable, Int), save: @escaping (String) throws -> Void) {
-        self.module = module; self.batchLoss = batchLoss; self.save = save
+    /// `sliceLoss(indices)`: the mean loss over those examples.
+    init(_ module: Module, examples: Int, batchSize: Int, communicator: Communicator,
+         sliceLoss: @escaping ([Int]) throws -> Variable, save: @escaping (String) throws -> Void) throws {
+        guard batchSize >= communicator.size else {
+            throw ConfigError("fine-tuning settings", "batch_size = \(batchSize): fewer examples per batch than the \(communicator.size) ranks")
+        }
+        self.module = module; self.examples = examples; self.batchSize = batchSize; self.communicator = communicator
+        self.sliceLoss = sliceLoss; self.save = save
     }
 
+    var crossRankLoss: CrossRankLoss { .sum }
     var trainableParameters: [(key: String, variable: Variable)] { module.namedParameters() }
     func setTraining(_ on: Bool) { module.train(on) }
     func microBatch(step: Int, kind: String?, generator: inout SeededGenerator) throws -> MicroBatchLoss {
-        let (loss, n) = try batchLoss(&generator)
-        return MicroBatchLoss(loss: loss, losses: ["loss": Double(loss.value.scalarValue)], samples: n)
+        let batch = (0..<batchSize).map { _ in Int(generator.next() % UInt64(examples)) }
+        let (r, n) = (communicator.rank, communicator.size)
+        let mine = Array(batch[(r * batchSize / n)..<((r + 1) * batchSize / n)])
+        var loss = try sliceLoss(mine)
+        if n > 1 { loss = loss * Float(Double(mine.count) / Double(batchSize)) }
+        return MicroBatchLoss(loss: loss, losses: ["loss": Double(loss.value.scalarValue)], samples: mine.count)
     }
     func saveModel(to dir: String) throws { try save(dir) }
     func loadModel(from dir: String) throws { try module.load(from: try SafeTensorsFile(path: dir + "/model.safetensors")) }

@@ -23,6 +23,8 @@ struct CodebookTrain: ParsableCommand {
         transformers' FlavaImageCodebook.from_pretrained), decoder_config.json + decoder.safetensors, \
         codebook_training.json, metrics.jsonl, report.svg and reconstructions.png. Held-out figures: PSNR, codes \
         used and code perplexity.
+
+        Data-parallel: 'mpirun -np N flava codebook train …' splits each batch evenly among the ranks (gradients         and code-usage counts summed, the Gumbel noise drawn as one process draws it); rank 0 evaluates and writes         OUTPUT. See the README's "Scale-out" section.
         """)
 
     @Option(help: "Training images: a source spec (manifest, WebDataset shards, folder:DIR, coco:ANN:ROOT; default: the synthetic world).") var images: String?
@@ -40,8 +42,11 @@ struct CodebookTrain: ParsableCommand {
     @Option(help: "Seed (default 0).") var seed: UInt64?
     @Option(help: "Output folder.") var output: String
     @Option(help: "Write a JSON summary (psnr_db, codes_used, vocab_size, perplexity, …) here.") var summary: String?
+    @Flag(help: "Data-parallel runs (under mpirun): shard the optimizer's state across the ranks (same results, less memory per rank).")
+    var shardOptimizer = false
 
     func run() throws {
+        let comm = try DataParallel.world()
         var cfg = CodebookTrainingConfig.small
         if let config { cfg = try ConfigError.decode(CodebookTrainingConfig.self, fromFile: config) }
         if let steps { cfg.steps = steps }
@@ -56,8 +61,14 @@ struct CodebookTrain: ParsableCommand {
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must not be negative") }
 
         var bar: ProgressBar? = nil
+        if comm.size > 1 && comm.isRoot {
+            print("data-parallel: \(comm.size) ranks, \(cfg.batchSize / max(1, comm.size)) images each per batch of \(cfg.batchSize)" +
+                  (shardOptimizer ? ", optimizer state sharded" : ""))
+        }
         let result = try CodebookTrainingRun.run(config: cfg, images: images, heldOut: heldOut, evalEvery: evalEvery, output: output,
-                                                 checkpointEvery: checkpointEvery > 0 ? checkpointEvery : nil, resume: resume) { event in
+                                                 checkpointEvery: checkpointEvery > 0 ? checkpointEvery : nil, resume: resume,
+                                                 shardOptimizer: shardOptimizer, communicator: comm) { event in
+            guard comm.isRoot else { return }
             switch event {
             case .message(let m): print(m)
             case .step(let e, let total, let last):
@@ -65,6 +76,7 @@ struct CodebookTrain: ParsableCommand {
                 bar!.update(e.step, extra: String(format: "rec %.3f  PSNR %.1f dB  codes %d", e.losses["reconstruction"] ?? .nan, last.psnrDB, last.codesUsed))
             }
         }
+        guard comm.isRoot else { return }
         let last = result.metrics, seconds = result.seconds
         try CodebookReport.write(metrics: output + "/metrics.jsonl", to: output + "/report.svg")
         var t = TextTable(["held-out metric", "value"])

@@ -8,7 +8,7 @@ import FlavaKit
 struct Finetune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune a FLAVA checkpoint on a task and report its metrics.",
-        discussion: "Tasks: synthetic-vqa, vqa (VQAv2 JSON), snli-ve (JSONL), hateful-memes (JSONL) over the multimodal [CLS_M]; glue-cola, glue-sst2, glue-mrpc, glue-qqp, glue-stsb, glue-mnli, glue-qnli, glue-rte (text encoder [CLS], from GLUE TSV files given by --train and --dev). Saves the fine-tuned model (flava.* + classifier_head.*) and vocab.txt to --output.")
+        discussion: "Tasks: synthetic-vqa, vqa (VQAv2 JSON), snli-ve (JSONL), hateful-memes (JSONL) over the multimodal [CLS_M]; glue-cola, glue-sst2, glue-mrpc, glue-qqp, glue-stsb, glue-mnli, glue-qnli, glue-rte (text encoder [CLS], from GLUE TSV files given by --train and --dev). Saves the fine-tuned model (flava.* + classifier_head.*) and vocab.txt to --output. Under 'mpirun -np N' the ranks share each batch (data-parallel); rank 0 evaluates and writes.")
     @Option(help: "Pretrained model folder (e.g. runs/pretrain/best).") var model: String
     @Option(help: "Task.") var task = "synthetic-vqa"
     @Option(help: "Output folder.") var output = "runs/finetune"
@@ -33,6 +33,15 @@ struct Finetune: ParsableCommand {
         }
     }
 
+    /// The job's ranks (under mpirun, every rank trains on its slice of each batch; rank 0 evaluates and writes).
+    func world() throws -> Communicator {
+        let comm = try DataParallel.world()
+        if comm.size > 1 && comm.isRoot {
+            print("data-parallel: \(comm.size) ranks sharing each batch of \(batchSize)")
+        }
+        return comm
+    }
+
     /// Checkpoints go beside the model, in OUTPUT/checkpoints, when asked for (or when resuming).
     var checkpoints: FineTuningCheckpoints? {
         guard checkpointEvery != nil || resume != nil else { return nil }
@@ -52,9 +61,11 @@ struct Finetune: ParsableCommand {
         }
         let tuner = try MultimodalFineTuner(flava: flava, tokenizer: tokenizer, classes: vqa.answers.count, seed: seed)
         tuner.answers = vqa.answers
+        let comm = try world()
         let bar = ProgressBar(total: steps, label: "finetune")
         try tuner.train(examples(vqa.examples(0..<4000, split: .train)), steps: steps, batchSize: batchSize, learningRate: learningRate,
-                        seed: seed &+ 5, checkpoints: checkpoints) { bar.update($0, extra: String(format: "loss %.3f", $1)) }
+                        seed: seed &+ 5, checkpoints: checkpoints, communicator: comm) { bar.update($0, extra: String(format: "loss %.3f", $1)) }
+        guard comm.isRoot else { return }   // rank 0 evaluates and writes the model
         func accuracy(_ raw: [(RGBImage, String, Int)]) throws -> (vqa: Double, byType: [String: Double]) {
             let scores = try tuner.predict(examples(raw), sigmoid: true)
             var total = 0.0
@@ -116,9 +127,13 @@ struct Finetune: ParsableCommand {
         }
         let tuner = try MultimodalFineTuner(flava: flava, tokenizer: tokenizer, classes: answers.count, maxTextLength: 40, seed: seed)
         tuner.answers = answers
+        let comm = try world()
         let bar = ProgressBar(total: steps, label: "finetune")
         try tuner.train(convert(trainSet.filter { task == "vqa" || $0.label != nil }), steps: steps, batchSize: batchSize,
-                        learningRate: learningRate, seed: seed &+ 5, checkpoints: checkpoints) { bar.update($0, extra: String(format: "loss %.3f", $1)) }
+                        learningRate: learningRate, seed: seed &+ 5, checkpoints: checkpoints, communicator: comm) {
+            bar.update($0, extra: String(format: "loss %.3f", $1))
+        }
+        guard comm.isRoot else { return }
         let scores = try tuner.predict(convert(devSet), sigmoid: task == "vqa")
         var m: [String: Double] = [:]
         if task == "vqa" {
@@ -148,10 +163,13 @@ extension Finetune {
         let flava = try FlavaCheckpoint.loadModel(model)
         let tuner = try GLUEFineTuner(text: flava.textModel, tokenizer: try BertTokenizer(vocabFile: model + "/vocab.txt"), task: glue, seed: seed)
         tuner.flavaConfig = flava.config
+        let comm = try world()
         let bar = ProgressBar(total: steps, label: "finetune")
-        try tuner.train(trainSet, steps: steps, batchSize: batchSize, learningRate: learningRate, seed: seed &+ 9, checkpoints: checkpoints) {
+        try tuner.train(trainSet, steps: steps, batchSize: batchSize, learningRate: learningRate, seed: seed &+ 9, checkpoints: checkpoints,
+                        communicator: comm) {
             bar.update($0, extra: String(format: "loss %.3f", $1))
         }
+        guard comm.isRoot else { return }
         let preds = tuner.predict(devSet)
         let m = glue.metrics(predictions: preds, gold: devSet)
         var t = TextTable(["task", "metric", "value"])
