@@ -27,7 +27,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flava-bench",
         abstract: "Performance benchmarks of the FLAVA Swift tensor core (see BENCHMARKS.md).",
-        subcommands: [GEMM.self, Layer.self, TokenizerBench.self, ImageBench.self, LoaderBench.self, TrainStep.self, CodebookBench.self])
+        subcommands: [GEMM.self, Layer.self, TokenizerBench.self, ImageBench.self, LoaderBench.self, TrainStep.self, DataParallelStep.self, AllReduceBench.self, CodebookBench.self])
 }
 
 struct GEMM: ParsableCommand {
@@ -243,6 +243,127 @@ struct TrainStep: ParsableCommand {
                      gradCheckpointing ? ", checkpointing" : "", t.median, sps, Double(ProcessMemory.peakResidentBytes) / 1048576))
         emit(json, ["bench": "train_step", "size": size, "batch_size": b, "grad_checkpointing": gradCheckpointing, "seconds": t.median,
                     "samples_per_second": sps, "peak_rss_bytes": ProcessMemory.peakResidentBytes])
+    }
+}
+
+/// The training engine's data-parallel step on a fixed image-text batch (as train-step's), under mpirun.
+final class FixedBatchTask: TrainingTask {
+    typealias State = NoTaskState
+    let model: FlavaForPreTraining
+    let input: FlavaPreTrainingInput
+    init(_ model: FlavaForPreTraining, _ input: FlavaPreTrainingInput) { self.model = model; self.input = input }
+    var trainableParameters: [(key: String, variable: Variable)] { model.namedParameters() }
+    var crossRankLoss: CrossRankLoss { .sum }   // FlavaForPreTraining normalizes by the global batch's counts
+    func setTraining(_ on: Bool) { model.train(on) }
+    func microBatch(step: Int, kind: String?, generator: inout SeededGenerator) throws -> MicroBatchLoss {
+        let out = model(input)
+        return MicroBatchLoss(loss: out.loss!, losses: ["loss": Double(out.loss!.value.scalarValue)], samples: input.inputIds!.shape[0])
+    }
+    func saveModel(to dir: String) throws {}
+    func loadModel(from dir: String) throws {}
+    func state() throws -> NoTaskState { NoTaskState() }
+    func restore(_ state: NoTaskState, from dir: String) throws {}
+}
+
+struct DataParallelStep: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "dp-step",
+        abstract: "The engine's training step (train-step's batch and losses, global contrastive gather, bucketed all-reduce, clipping, AdamW) on one process or under mpirun.",
+        discussion: "--batch-size is the global batch; each rank takes its slice. Prints the global samples per second and the largest peak RSS of a rank.")
+    @Option(help: "full or small.") var size = "small"
+    @Option(help: "Global batch size.") var batchSize = 32
+    @Option(help: "Timed steps.") var iterations = 5
+    @Option(help: "Untimed steps first.") var warmup = 1
+    @Flag(help: "Shard the optimizer state (ZeRO-1).") var shardOptimizer = false
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let comm = try DataParallel.world()
+        defer { DataParallel.finish() }
+        var config = FlavaConfig()
+        var imageSize = 224, tokens = 77
+        if size == "small" {
+            config = FlavaTrainingPresets.smallConfig(vocabSize: 30522)
+            imageSize = config.imageConfig.imageSize; tokens = 32
+        }
+        guard batchSize % comm.size == 0 else { throw ValidationError("--batch-size must split evenly across \(comm.size) ranks") }
+        var ini = Initializer(seed: 0)
+        let model = FlavaForPreTraining(config, init: &ini)
+        // The global batch (the same on every rank), then this rank's rows.
+        var g = SeededGenerator(seed: 1)
+        let B = batchSize, b = B / comm.size, r0 = comm.rank * b
+        let n = (imageSize / config.imageConfig.patchSize) * (imageSize / config.imageConfig.patchSize)
+        let cb = n.squareRootInt * 8
+        let ids = IntTensor(shape: [B, tokens], (0..<(B * tokens)).map { _ in 1000 + Int(g.next() % 20000) })
+        var mlm = [Int](repeating: -100, count: B * tokens); for i in 0..<B { mlm[i * tokens + 2] = ids.values[i * tokens + 2] }
+        let px = Tensor.randomNormal([B, 3, imageSize, imageSize], using: &g)
+        let cpx = Tensor.randomUniform([B, 3, cb, cb], low: 0.1, high: 0.9, using: &g)
+        func rows(_ t: IntTensor) -> IntTensor {
+            let w = t.count / t.shape[0]
+            return IntTensor(shape: [b] + t.shape.dropFirst(), Array(t.values[(r0 * w)..<((r0 + b) * w)]))
+        }
+        let myIds = rows(ids)
+        var input = FlavaPreTrainingInput(inputIds: myIds, inputIdsMasked: myIds, attentionMask: IntTensor(shape: [b, tokens], repeating: 1),
+            pixelValues: ShapeKernel.slice(px, axis: 0, start: r0, end: r0 + b),
+            codebookPixelValues: ShapeKernel.slice(cpx, axis: 0, start: r0, end: r0 + b),
+            boolMaskedPos: rows(IntTensor(shape: [B, n], (0..<(B * n)).map { $0 % 3 == 0 ? 1 : 0 })),
+            mlmLabels: rows(IntTensor(shape: [B, tokens], mlm)), itmLabels: rows(IntTensor(shape: [B], (0..<B).map { $0 == 0 ? 0 : 1 })))
+        input.communicator = comm
+        var settings = TrainingSettings(steps: warmup + iterations, learningRate: 1e-4, weightDecay: 0.1, warmupSteps: 0, maxGradNorm: 1)
+        settings.shardOptimizer = shardOptimizer
+        let engine = try TrainingEngine(task: FixedBatchTask(model, input), settings: settings, communicator: comm)
+        model.train()
+        for _ in 0..<warmup { _ = try engine.trainStep() }
+        var times: [Double] = [], traffic: [CollectiveTraffic] = []
+        for _ in 0..<iterations {
+            let before = comm.traffic, t0 = now()
+            _ = try engine.trainStep()
+            times.append(now() - t0); traffic.append(comm.traffic.since(before))
+        }
+        let order = times.indices.sorted { times[$0] < times[$1] }, mid = order[order.count / 2]
+        let t = (median: times[mid], all: times)
+        let c = traffic[mid]   // the median step's collectives
+        let worst = comm.allReduce([Double(ProcessMemory.peakResidentBytes)], .max)[0]
+        guard comm.isRoot else { return }
+        let sps = Double(B) / t.median
+        print(String(format: "engine step (%@, global batch %d, %d rank%@%@): %.2f s, %.2f samples/s, largest peak RSS of a rank %.0f MiB", size, B,
+                     comm.size, comm.size == 1 ? "" : "s", shardOptimizer ? ", sharded optimizer" : "", t.median, sps, worst / 1048576))
+        if comm.size > 1 {
+            print(String(format: "  rank 0's collectives in the median step: %d calls, %.1f MB payload, %.0f ms (%.0f%% of the step)",
+                         c.calls, Double(c.payloadBytes) / 1e6, c.seconds * 1000, 100 * c.seconds / t.median))
+        }
+        emit(json, ["bench": "dp_step", "size": size, "batch_size": B, "ranks": comm.size, "sharded": shardOptimizer, "seconds": t.median,
+                    "step_seconds": t.all, "samples_per_second": sps, "peak_rss_bytes": Int(worst),
+                    "collective_calls": c.calls, "collective_payload_bytes": c.payloadBytes, "collective_seconds": c.seconds,
+                    "parameters": model.namedParameters().reduce(0) { $0 + $1.variable.value.count }])
+    }
+}
+
+struct AllReduceBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "allreduce",
+        abstract: "Time the communicator's all-reduce (sum of floats) at several sizes, under mpirun: the link's latency and bandwidth for the scaling model in BENCHMARKS.md.")
+    @Option(help: "Sizes in bytes, comma-separated.") var bytes = "4096,1048576,26214400"
+    @Option(help: "Timed repetitions per size.") var iterations = 7
+    @Flag(help: "Print one JSON object per size.") var json = false
+
+    func run() throws {
+        let comm = try DataParallel.world()
+        defer { DataParallel.finish() }
+        guard comm.size > 1 else { throw ValidationError("run it under mpirun with at least 2 ranks") }
+        for size in bytes.split(separator: ",").compactMap({ Int($0) }) {
+            var buffer = [Float](repeating: 1, count: max(1, size / 4))
+            comm.barrier()
+            let t = time(iterations: iterations, warmup: 2) {
+                comm.barrier()
+                buffer.withUnsafeMutableBufferPointer { comm.allReduce($0, .sum) }
+            }
+            // Ring all-reduce: each rank sends and receives 2(N-1)/N of the buffer.
+            let wire = 2 * Double(comm.size - 1) / Double(comm.size) * Double(buffer.count * 4)
+            guard comm.isRoot else { continue }
+            print(String(format: "all-reduce of %d bytes on %d ranks: %.3f ms (%.0f MB/s of ring traffic per rank)",
+                         buffer.count * 4, comm.size, t.median * 1000, wire / t.median / 1e6))
+            emit(json, ["bench": "allreduce", "bytes": buffer.count * 4, "ranks": comm.size, "seconds": t.median,
+                        "ring_bytes_per_second": wire / t.median])
+        }
     }
 }
 

@@ -94,11 +94,14 @@ final class ToyTask: TrainingTask {
     func restore(_ state: NoTaskState, from dir: String) throws {}
 }
 
-for sharded in [false, true] {
-    let label = sharded ? " (sharded optimizer)" : ""
+// The default buckets (one here), then 24-byte buckets: several per step, the last one shorter.
+for (sharded, bucketBytes) in [(false, 25 << 20), (true, 25 << 20), (false, 24), (true, 24)] {
+    let parts = (sharded ? ["sharded optimizer"] : []) + (bucketBytes < 1024 ? ["\(bucketBytes)-byte buckets"] : [])
+    let label = parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")"
     do {
         var s = TrainingSettings(steps: 5, learningRate: 0.05, weightDecay: 0.1, warmupSteps: 1, maxGradNorm: 0.5, seed: 3)
         s.shardOptimizer = sharded
+        s.bucketBytes = bucketBytes
         let reference = try TrainingEngine(task: ToyTask(LocalCommunicator(), globalBatch: 4 * n), settings: s)
         let parallel = try TrainingEngine(task: ToyTask(comm, globalBatch: 4 * n), settings: s, communicator: comm)
         var lossesAgree = true

@@ -34,10 +34,29 @@ public protocol Communicator: AnyObject {
     func broadcast<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int)
     /// Returns once every rank has called it.
     func barrier()
+    /// What this rank's collectives have moved and waited so far (zero for one process).
+    var traffic: CollectiveTraffic { get }
+}
+
+/// Counters of a rank's collectives: calls, payload bytes (each call's buffer on this rank: what an all-reduce
+/// reduces, what an all-gather receives, what a reduce-scatter sends), and seconds from start to completion
+/// (transfer, reduction, and waiting for slower ranks).
+public struct CollectiveTraffic: Sendable, Equatable {
+    public var calls = 0
+    public var payloadBytes = 0
+    public var seconds = 0.0
+    public init() {}
+    /// The counts since `earlier`.
+    public func since(_ earlier: CollectiveTraffic) -> CollectiveTraffic {
+        var d = CollectiveTraffic()
+        d.calls = calls - earlier.calls; d.payloadBytes = payloadBytes - earlier.payloadBytes; d.seconds = seconds - earlier.seconds
+        return d
+    }
 }
 
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
+    public var traffic: CollectiveTraffic { CollectiveTraffic() }
 
     /// All-reduce of an array.
     public func allReduce<T: CollectiveElement>(_ values: [T], _ op: ReduceOperation = .sum) -> [T] {

@@ -12,6 +12,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     /// for rank 0 to evaluate and write a checkpoint while the others wait).
     public let timeout: Double
     private var finalized = false
+    public private(set) var traffic = CollectiveTraffic()
 
     private init(rank: Int, size: Int, timeout: Double) { self.rank = rank; self.size = size; self.timeout = timeout }
 
@@ -57,24 +58,37 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         abort(1)
     }
 
-    /// Runs a started collective to completion within the timeout (polling: spin briefly, then sleep a little
-    /// longer each time, up to 1 ms, so waiting ranks leave the cores to the ones still computing).
-    private func complete(_ what: String, _ start: (UnsafeMutablePointer<cmpi_request?>) -> Int32) {
+    /// Runs a started collective to completion within the timeout (polling: spin briefly, then every ~10 µs, and
+    /// after two seconds of waiting a little less often each time, up to 1 ms, so ranks waiting long leave the
+    /// cores to the ones still computing).
+    private func complete(_ what: String, bytes: Int, _ start: (UnsafeMutablePointer<cmpi_request?>) -> Int32) {
+        let began = DispatchTime.now().uptimeNanoseconds
+        defer {
+            traffic.calls += 1; traffic.payloadBytes += bytes
+            traffic.seconds += Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
+        }
         var request: cmpi_request? = nil
         let rc = start(&request)
         guard rc == 0 else { fail(what, "failed: \(MPICommunicator.errorText(rc))") }
         let deadline = Date().addingTimeInterval(timeout)
-        var done: Int32 = 0, polls = 0, pause: UInt32 = 20
+        var done: Int32 = 0, polls = 0, pause: UInt32 = 10
+        let patientAfter = Date().addingTimeInterval(2)
         while true {
             let t = cmpi_test(&request, &done)
             guard t == 0 else { fail(what, "failed: \(MPICommunicator.errorText(t))") }
             if done != 0 { return }
             polls += 1
             if polls > 200 {
+                // Open MPI's TCP transfers advance only inside MPI_Test here (no progress thread), so the first
+                // seconds poll every ~10 µs (longer pauses cut a 25 MB all-reduce's bandwidth by 3-4×);
+                // a longer wait (rank 0 evaluating, a slow peer) backs off to 1 ms to leave the core alone.
                 usleep(pause)
-                pause = min(pause * 2, 1000)
-                if polls % 64 == 0 && Date() > deadline {
-                    fail(what, "did not complete within \(Int(timeout)) s (another rank died or hangs; FLAVA_COLLECTIVE_TIMEOUT sets the limit)")
+                if polls % 64 == 0 {
+                    let now = Date()
+                    if now > patientAfter { pause = min(max(pause * 2, 20), 1000) }
+                    if now > deadline {
+                        fail(what, "did not complete within \(Int(timeout)) s (another rank died or hangs; FLAVA_COLLECTIVE_TIMEOUT sets the limit)")
+                    }
                 }
             }
         }
@@ -88,7 +102,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public func allReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, _ op: ReduceOperation) {
         guard size > 1, buffer.count > 0 else { return }
         let n = count(buffer.count, "all-reduce")
-        complete("all-reduce of \(n) values") {
+        complete("all-reduce of \(n) values", bytes: buffer.count * MemoryLayout<T>.size) {
             cmpi_iallreduce(buffer.baseAddress, n, cmpi_type(UInt32(T.collectiveType)), cmpi_op(UInt32(op.rawValue)), $0)
         }
     }
@@ -96,7 +110,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public func allGather<T: CollectiveElement>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>) {
         precondition(receive.count == send.count * size, "all-gather: \(receive.count) slots for \(size) × \(send.count) elements")
         let n = count(send.count, "all-gather")
-        complete("all-gather of \(n) values per rank") {
+        complete("all-gather of \(n) values per rank", bytes: receive.count * MemoryLayout<T>.size) {
             cmpi_iallgather(send.baseAddress, receive.baseAddress, n, cmpi_type(UInt32(T.collectiveType)), $0)
         }
     }
@@ -104,7 +118,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public func reduceScatter<T: CollectiveElement>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, _ op: ReduceOperation) {
         precondition(send.count == receive.count * size, "reduce-scatter: \(send.count) elements for \(size) × \(receive.count) slots")
         let n = count(receive.count, "reduce-scatter")
-        complete("reduce-scatter of \(n) values per rank") {
+        complete("reduce-scatter of \(n) values per rank", bytes: send.count * MemoryLayout<T>.size) {
             cmpi_ireduce_scatter_block(send.baseAddress, receive.baseAddress, n, cmpi_type(UInt32(T.collectiveType)),
                                        cmpi_op(UInt32(op.rawValue)), $0)
         }
@@ -113,14 +127,14 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public func broadcast<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) {
         guard size > 1, buffer.count > 0 else { return }
         let n = count(buffer.count, "broadcast")
-        complete("broadcast of \(n) values from rank \(root)") {
+        complete("broadcast of \(n) values from rank \(root)", bytes: buffer.count * MemoryLayout<T>.size) {
             cmpi_ibcast(buffer.baseAddress, n, cmpi_type(UInt32(T.collectiveType)), Int32(root), $0)
         }
     }
 
     public func barrier() {
         guard size > 1 else { return }
-        complete("barrier") { cmpi_ibarrier($0) }
+        complete("barrier", bytes: 0) { cmpi_ibarrier($0) }
     }
 }
 

@@ -56,6 +56,10 @@ final class DataParallelGradients {
         return out
     }
 
+    /// Elements per rank of bucket k: pieceLength, less for the last bucket (the same on every rank, so the
+    /// collectives move no padding beyond the last rank's shorter shard).
+    func length(_ k: Int) -> Int { min(pieceLength, shardLength - k * pieceLength) }
+
     /// Flat range of bucket k's piece of rank r's shard.
     func piece(_ k: Int, of r: Int) -> Range<Int> {
         let s = shard(of: r)
@@ -98,10 +102,13 @@ final class DataParallelGradients {
             for r in 0..<n { segments(piece(k, of: r)) { i, _, _ in any = any || used[i] } }
             if !any { continue }
             pack(k, used: used) { p in p.grad! }
+            let l = length(k)
             if sharded {
                 let mine = piece(k, of: comm.rank)
                 send.withUnsafeBufferPointer { s in
-                    receive.withUnsafeMutableBufferPointer { comm.reduceScatter(s, into: $0, .sum) }
+                    receive.withUnsafeMutableBufferPointer {
+                        comm.reduceScatter(UnsafeBufferPointer(rebasing: s[0..<(l * n)]), into: UnsafeMutableBufferPointer(rebasing: $0[0..<l]), .sum)
+                    }
                 }
                 receive.withUnsafeBufferPointer { buf in
                     segments(mine) { i, inParam, flat in
@@ -111,7 +118,7 @@ final class DataParallelGradients {
                     }
                 }
             } else {
-                send.withUnsafeMutableBufferPointer { comm.allReduce($0, .sum) }
+                send.withUnsafeMutableBufferPointer { comm.allReduce(UnsafeMutableBufferPointer(rebasing: $0[0..<(l * n)]), .sum) }
                 unpack(k, used: used) { p in Self.writableGrad(p) } transform: { $0 * scale }
             }
         }
@@ -125,13 +132,15 @@ final class DataParallelGradients {
             var any = false
             for r in 0..<n { segments(piece(k, of: r)) { i, _, _ in any = any || used[i] } }
             if !any { continue }
-            let mine = piece(k, of: comm.rank)
-            var local = [Float](repeating: 0, count: pieceLength)
+            let mine = piece(k, of: comm.rank), l = length(k)
+            var local = [Float](repeating: 0, count: l)
             segments(mine) { i, inParam, flat in
                 let pp = parameters[i].value.storage.pointer
                 for (j, e) in zip(inParam, (flat.lowerBound - mine.lowerBound)...) { local[e] = pp[j] }
             }
-            local.withUnsafeBufferPointer { s in send.withUnsafeMutableBufferPointer { comm.allGather(s, into: $0) } }
+            local.withUnsafeBufferPointer { s in
+                send.withUnsafeMutableBufferPointer { comm.allGather(s, into: UnsafeMutableBufferPointer(rebasing: $0[0..<(l * n)])) }
+            }
             unpack(k, used: nil) { p in Self.writablePointer(p) } transform: { $0 }
         }
     }
@@ -143,20 +152,22 @@ final class DataParallelGradients {
         let whole = parameters.map { Tensor.zeros($0.shape) }
         let owned = ownedRanges()
         for k in 0..<bucketCount {
-            let mine = piece(k, of: comm.rank)
-            var local = [Float](repeating: 0, count: pieceLength)
+            let mine = piece(k, of: comm.rank), l = length(k)
+            var local = [Float](repeating: 0, count: l)
             segments(mine) { i, inParam, flat in
                 let p = parameters[i]
                 guard let t = part(p), let r = owned[ObjectIdentifier(p)] else { return }
                 let tp = t.storage.pointer
                 for (j, e) in zip(inParam, (flat.lowerBound - mine.lowerBound)...) { local[e] = tp[j - r.lowerBound] }
             }
-            local.withUnsafeBufferPointer { s in send.withUnsafeMutableBufferPointer { comm.allGather(s, into: $0) } }
+            local.withUnsafeBufferPointer { s in
+                send.withUnsafeMutableBufferPointer { comm.allGather(s, into: UnsafeMutableBufferPointer(rebasing: $0[0..<(l * n)])) }
+            }
             for r in 0..<n {
                 let piece = self.piece(k, of: r)
                 segments(piece) { i, inParam, flat in
                     let wp = whole[i].storage.pointer
-                    for (j, e) in zip(inParam, (r * pieceLength + flat.lowerBound - piece.lowerBound)...) { wp[j] = send[e] }
+                    for (j, e) in zip(inParam, (r * l + flat.lowerBound - piece.lowerBound)...) { wp[j] = send[e] }
                 }
             }
         }
@@ -190,15 +201,15 @@ final class DataParallelGradients {
 
     /// The bucket's pieces, in rank order, from `source(p)` (zeros where a parameter is unused or past the end).
     private func pack(_ k: Int, used: [Bool], _ source: (Variable) -> Tensor) {
-        let n = comm.size
+        let n = comm.size, l = length(k)
         send.withUnsafeMutableBufferPointer { buf in
-            buf.initialize(repeating: 0)
+            UnsafeMutableBufferPointer(rebasing: buf[0..<(l * n)]).update(repeating: 0)
             for r in 0..<n {
                 let piece = self.piece(k, of: r)
                 segments(piece) { i, inParam, flat in
                     guard used[i] else { return }
                     let sp = source(parameters[i]).storage.pointer
-                    let base = r * pieceLength + flat.lowerBound - piece.lowerBound
+                    let base = r * l + flat.lowerBound - piece.lowerBound
                     (buf.baseAddress! + base).update(from: sp + inParam.lowerBound, count: inParam.count)
                 }
             }
@@ -206,14 +217,14 @@ final class DataParallelGradients {
     }
 
     private func unpack(_ k: Int, used: [Bool]?, _ target: (Variable) -> UnsafeMutablePointer<Float>, transform: (Float) -> Float) {
-        let n = comm.size
+        let n = comm.size, l = length(k)
         send.withUnsafeBufferPointer { buf in
             for r in 0..<n {
                 let piece = self.piece(k, of: r)
                 segments(piece) { i, inParam, flat in
                     if let used, !used[i] { return }
                     let tp = target(parameters[i]) + inParam.lowerBound
-                    let base = r * pieceLength + flat.lowerBound - piece.lowerBound
+                    let base = r * l + flat.lowerBound - piece.lowerBound
                     for j in 0..<inParam.count { tp[j] = transform(buf[base + j]) }
                 }
             }

@@ -34,6 +34,9 @@ public struct TrainingSettings: Sendable {
     public var saveBest = true
     /// Data-parallel runs: shard the optimizer's state across ranks (ZeRO stage 1); the results are the same.
     public var shardOptimizer = false
+    /// Data-parallel runs: bytes of gradients summed per collective (all ranks' pieces together; 25 MB, PyTorch
+    /// DDP's bucket_cap_mb). The results do not depend on it beyond float rounding.
+    public var bucketBytes = 25 << 20
 
     public init(steps: Int, learningRate: Float, weightDecay: Float, warmupSteps: Int, maxGradNorm: Float? = 1, seed: UInt64 = 0) {
         self.steps = steps; self.learningRate = learningRate; self.weightDecay = weightDecay
@@ -51,6 +54,7 @@ public struct TrainingSettings: Sendable {
         if let m = maxGradNorm { try k.number("max_grad_norm", Double(m), in: 0...1e9, aboveLower: true) }
         if let e = evalEvery { try k.int("eval_every", e, in: 1...100_000_000) }
         if let c = checkpointEvery { try k.int("checkpoint_every", c, in: 1...100_000_000) }
+        try k.int("bucket_bytes", bucketBytes, in: 4...(1 << 33))
     }
 }
 
@@ -251,7 +255,8 @@ public final class TrainingEngine<Task: TrainingTask> {
             guard communicator.agree(named.count), communicator.agree(named.reduce(0) { $0 + $1.variable.value.count }) else {
                 throw TrainingError("the ranks built different models (parameter counts differ)")
             }
-            let dp = DataParallelGradients(parameters: named.map(\.variable), communicator: communicator, sharded: settings.shardOptimizer)
+            let dp = DataParallelGradients(parameters: named.map(\.variable), communicator: communicator, sharded: settings.shardOptimizer,
+                                          bucketBytes: settings.bucketBytes)
             dp.broadcastParameters()
             if settings.shardOptimizer { optimizer.shard = dp.ownedRanges() }
             dataParallel = dp
