@@ -27,7 +27,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flava-bench",
         abstract: "Performance benchmarks of the FLAVA Swift tensor core (see BENCHMARKS.md).",
-        subcommands: [GEMM.self, Layer.self, TokenizerBench.self, ImageBench.self, LoaderBench.self, TrainStep.self, DataParallelStep.self, AllReduceBench.self, CodebookBench.self])
+        subcommands: [GEMM.self, Int8GEMMBench.self, Layer.self, TokenizerBench.self, ImageBench.self, LoaderBench.self, TrainStep.self, DataParallelStep.self, AllReduceBench.self, CodebookBench.self])
 }
 
 struct GEMM: ParsableCommand {
@@ -58,6 +58,36 @@ struct GEMM: ParsableCommand {
                          m, inF, outF, go, gd, go / gd))
             emit(json, ["bench": "gemm", "m": m, "in": inF, "out": outF, "ours_gflops": go, "openblas_gflops": gd,
                         "ratio": go / gd])
+        }
+    }
+}
+
+struct Int8GEMMBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "int8-gemm",
+        abstract: "The int8 linear product (quantize the rows, int32 sums, scales and bias) on each kernel path this CPU has, against our float32 product, in GOP/s.")
+    @Option(help: "Rows (tokens): batch × sequence length.") var m = 197
+    @Option(help: "Comma-separated (in,out) feature pairs to time.") var shapes = "768x768,768x3072,3072x768"
+    @Option(help: "Timed repetitions.") var iterations = 20
+    @Flag(help: "Print one JSON object per shape and path.") var json = false
+
+    func run() throws {
+        var g = SeededGenerator(seed: 1)
+        for spec in shapes.split(separator: ",") {
+            let parts = spec.split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2 else { throw ValidationError("shape '\(spec)' is not INxOUT") }
+            let (inF, outF) = (parts[0], parts[1])
+            let x = Tensor.randomNormal([m, inF], using: &g), w = Tensor.randomNormal([outF, inF], using: &g)
+            let b = Tensor.randomNormal([outF], using: &g)
+            let ops = 2.0 * Double(m) * Double(inF) * Double(outF)
+            let fp32 = time(iterations: iterations) { _ = LinearKernel.forward(x, weight: w, bias: b) }
+            let lin = Int8Linear(weight: w, bias: b)
+            for path in Int8GEMM.Path.allCases where Int8GEMM.supports(path) {
+                let t = time(iterations: iterations) { _ = lin(x, path: path) }
+                print(String(format: "linear %4d×%-5d·%5d  int8 %-11@ %7.1f GOP/s  float32 %7.1f GFLOP/s  ratio %.2f",
+                             m, inF, outF, path.description, ops / t.median / 1e9, ops / fp32.median / 1e9, fp32.median / t.median))
+                emit(json, ["bench": "int8_gemm", "m": m, "in": inF, "out": outF, "path": path.description,
+                            "int8_gops": ops / t.median / 1e9, "fp32_gflops": ops / fp32.median / 1e9, "speedup": fp32.median / t.median])
+            }
         }
     }
 }

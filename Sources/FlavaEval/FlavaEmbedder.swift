@@ -24,9 +24,11 @@ public final class FlavaEmbedder: @unchecked Sendable {
 
     /// Loads config.json, the weights (any layout), vocab.txt (if present) and preprocessor_config.json
     /// (or the FLAVA defaults at the model's image size).
-    public init(directory: String) throws {
+    /// `precision`: int8 quantizes every Linear of the loaded model for inference (`Module.quantize(to:)`).
+    public init(directory: String, precision: InferencePrecision = .fp32) throws {
         self.directory = directory
         model = try FlavaCheckpoint.loadModel(directory)
+        if precision != .fp32 { model.quantize(to: precision) }
         let vocab = URL(fileURLWithPath: directory).appendingPathComponent("vocab.txt").path
         tokenizer = FileManager.default.fileExists(atPath: vocab) ? try BertTokenizer(vocabFile: vocab) : nil
         try tokenizer?.checkFits(vocabularySize: model.config.textConfig.vocabSize)
@@ -47,7 +49,10 @@ public final class FlavaEmbedder: @unchecked Sendable {
     public var maxPositions: Int { model.config.textConfig.maxPositionEmbeddings }
 
     /// Tokenized texts padded to a common length: ids and mask [N, L].
-    public struct TextBatch { public let ids: IntTensor; public let mask: IntTensor }
+    public struct TextBatch {
+        public let ids: IntTensor; public let mask: IntTensor
+        public init(ids: IntTensor, mask: IntTensor) { self.ids = ids; self.mask = mask }
+    }
 
     /// Tokenizes `texts` with [CLS] … [SEP], truncated to `maxLength` (capped at the model's positions),
     /// padded to the longest (or to `padTo`).

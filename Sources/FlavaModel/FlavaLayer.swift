@@ -79,7 +79,7 @@ public final class FlavaLayer: Module {
     /// x [B, T, H], additive attention mask [B, T] or nil → [B, T, H].
     public func callAsFunction(_ x: Variable, mask: Tensor? = nil) -> Variable {
         let x1 = attention(layernormBefore(x), mask: mask) + x                        // [B, T, H]
-        let ff = output(gelu(intermediate(layernormAfter(x1))))                        // [B, T, H]
+        let ff = output(intermediate.gelu(layernormAfter(x1)))                          // [B, T, H]
         return ff + x1                                                                 // [B, T, H]
     }
 }

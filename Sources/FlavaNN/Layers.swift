@@ -13,8 +13,43 @@ public final class Linear: Module {
         if bias { self.bias = Variable(Tensor.zeros([outFeatures]), requiresGrad: true) }
     }
 
+    /// The int8 form (`Module.quantize(to: .int8)`), used by forward passes without gradients (inference);
+    /// training and anything that records the graph still use the float weights.
+    public var int8: Int8Linear?
+
     /// x [..., in] → [..., out].
-    public func callAsFunction(_ x: Variable) -> Variable { linear(x, weight: weight, bias: bias) }
+    public func callAsFunction(_ x: Variable) -> Variable {
+        if let q = int8, !GradMode.isEnabled { return Variable(q(x.value)) }
+        return linear(x, weight: weight, bias: bias)
+    }
+
+    /// gelu(self(x)); quantized, the GELU runs in the int8 product's epilogue.
+    public func gelu(_ x: Variable) -> Variable {
+        if let q = int8, !GradMode.isEnabled { return Variable(q(x.value, gelu: true)) }
+        return FlavaAutograd.gelu(linear(x, weight: weight, bias: bias))
+    }
+}
+
+/// The arithmetic of inference: float32 as trained, or dynamic int8 (every Linear's weights symmetric int8 per
+/// output channel, activations per row on the fly, int32 sums; attention products, softmax, LayerNorm and the
+/// convolutions stay float32).
+public enum InferencePrecision: String, CaseIterable, Sendable {
+    case fp32, int8
+}
+
+extension Module {
+    /// Sets every Linear of this tree to `precision` for inference (int8: quantizes and packs its current
+    /// weights; fp32: drops the int8 forms). Call it after the weights are loaded. Returns how many Linears.
+    @discardableResult
+    public func quantize(to precision: InferencePrecision) -> Int {
+        var count = 0
+        for (_, m) in namedModules() {
+            guard let l = m as? Linear else { continue }
+            l.int8 = precision == .int8 ? Int8Linear(weight: l.weight.value, bias: l.bias?.value) : nil
+            count += 1
+        }
+        return count
+    }
 }
 
 /// nn.LayerNorm over the last dimension.

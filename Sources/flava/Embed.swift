@@ -22,6 +22,7 @@ struct Embed: ParsableCommand {
     @Option(help: "Longest text in tokens, including [CLS] and [SEP] (capped at the model's positions).") var maxLength = 77
     @Option(help: "Items per forward pass.") var batchSize = 8
     @Option(help: "safetensors or json.") var format = "safetensors"
+    @Option(help: "Arithmetic: fp32, or int8 (dynamic int8 Linear layers: faster, embeddings within about 1 % of fp32).") var precision: InferencePrecision = .fp32
 
     func validate() throws {
         if images.isEmpty && texts.isEmpty { throw ValidationError("give at least one --image or --text") }
@@ -31,7 +32,7 @@ struct Embed: ParsableCommand {
     }
 
     func run() throws {
-        let embedder = try FlavaEmbedder(directory: model)
+        let embedder = try FlavaEmbedder(directory: model, precision: precision)
         let decoded = try images.map { try RGBImage.load($0) }
         let pixels = decoded.isEmpty ? nil : embedder.pixelValues(decoded)
         let text = texts.isEmpty ? nil : try embedder.tokenize(texts, maxLength: maxLength)

@@ -49,6 +49,7 @@ struct EvalCommand: ParsableCommand {
             abstract: "Zero-shot classification: top-1/top-5 accuracy and mean per-class recall.",
             discussion: "Images come from an ImageFolder tree (class = folder name, used as the class name unless --classes is given) or a manifest with an integer label column. Class embedding = mean of the normalized prompt embeddings, re-normalized.")
         @Option(help: "Model folder.") var model: String
+        @Option(help: "Arithmetic: fp32, or int8 (dynamic int8 Linear layers: faster, embeddings within about 1 % of fp32).") var precision: InferencePrecision = .fp32
         @Option(help: "ImageFolder root.") var folder: String?
         @Option(help: "Manifest with image and label columns.") var manifest: String?
         @Option(help: "Label column of the manifest.") var labelColumn = "label"
@@ -58,7 +59,7 @@ struct EvalCommand: ParsableCommand {
         @Option(help: "Write a JSON summary here.") var summary: String?
 
         func run() throws {
-            let embedder = try FlavaEmbedder(directory: model)
+            let embedder = try FlavaEmbedder(directory: model, precision: precision)
             var paths: [String] = [], labels: [Int] = [], names: [String]
             if let folder {
                 let src = try ImageFolderSource(root: folder)
@@ -91,6 +92,7 @@ struct EvalCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "retrieval",
             abstract: "Image→text and text→image recall@1/5/10 (several captions per image), mean and median rank.")
         @Option(help: "Model folder.") var model: String
+        @Option(help: "Arithmetic: fp32, or int8 (dynamic int8 Linear layers: faster, embeddings within about 1 % of fp32).") var precision: InferencePrecision = .fp32
         @Option(help: "Karpathy split file (dataset_flickr30k.json / dataset_coco.json).") var karpathy: String?
         @Option(help: "Image folder for the Karpathy file.") var imageRoot: String?
         @Option(help: "Karpathy split name.") var split = "test"
@@ -106,7 +108,7 @@ struct EvalCommand: ParsableCommand {
             } else if let manifest {
                 set = try RetrievalSet.manifest(try ManifestSource(path: manifest))
             } else { throw ValidationError("give --karpathy FILE --image-root DIR, or --manifest FILE") }
-            let embedder = try FlavaEmbedder(directory: model)
+            let embedder = try FlavaEmbedder(directory: model, precision: precision)
             let images = try embedImages(embedder, set.images, batchSize: batchSize, label: "images")
             let texts = embedder.textEmbeddings(try embedder.tokenize(set.captions), batchSize: 64)
             let r = ZeroShot.retrieval(images: images, texts: texts, textImage: set.captionImage)
@@ -125,6 +127,7 @@ struct EvalCommand: ParsableCommand {
 struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Zero-shot labels for images: the most similar of the given labels.")
     @Option(help: "Model folder.") var model: String
+    @Option(help: "Arithmetic: fp32, or int8 (dynamic int8 Linear layers: faster, embeddings within about 1 % of fp32).") var precision: InferencePrecision = .fp32
     @Option(name: .customLong("image"), help: "An image; repeat for several.") var images: [String] = []
     @Option(help: "Comma-separated candidate labels.") var labels: String
     @Option(help: "Prompt templates: clip, plain, or a JSON file.") var templates = "clip"
@@ -134,7 +137,7 @@ struct Classify: ParsableCommand {
         guard !images.isEmpty else { throw ValidationError("give at least one --image") }
         let names = labels.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard names.count >= 2 else { throw ValidationError("--labels needs at least two labels") }
-        let embedder = try FlavaEmbedder(directory: model)
+        let embedder = try FlavaEmbedder(directory: model, precision: precision)
         let classes = try classEmbeddings(embedder, classes: names, templates: try loadTemplates(templates))
         let emb = try embedImages(embedder, images, batchSize: 8, label: "images")
         let scale = exp(Double(embedder.model.logitScale.value.scalarValue))
@@ -153,6 +156,7 @@ struct Classify: ParsableCommand {
 struct Match: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Image–text matching: the ITM head's probability that each text describes the image.")
     @Option(help: "Model folder (with the ITM head: a FlavaForPreTraining checkpoint).") var model: String
+    @Option(help: "Arithmetic: fp32, or int8 (dynamic int8 Linear layers: faster, embeddings within about 1 % of fp32).") var precision: InferencePrecision = .fp32
     @Option(help: "The image.") var image: String
     @Option(name: .customLong("text"), help: "A text; repeat for several.") var texts: [String] = []
 
@@ -160,6 +164,7 @@ struct Match: ParsableCommand {
         guard !texts.isEmpty else { throw ValidationError("give at least one --text") }
         let (pt, report) = try FlavaCheckpoint.loadPreTraining(model)
         if report.missing.contains(where: { $0.hasPrefix("itm_head.") }) { throw ConfigError(model, "this checkpoint has no ITM head (a FlavaModel checkpoint?)") }
+        if precision != .fp32 { pt.quantize(to: precision) }
         let embedder = try FlavaEmbedder(model: pt.flava, tokenizer: BertTokenizer(vocabFile: model + "/vocab.txt"),
                                      processor: FlavaImageProcessor(try FlavaImageProcessorConfig.load(modelDirectory: model, imageSize: pt.config.imageConfig.imageSize)))
         let px = embedder.pixelValues([try RGBImage.load(image)])

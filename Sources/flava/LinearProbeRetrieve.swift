@@ -9,6 +9,7 @@ struct LinearProbeEval: ParsableCommand {
         abstract: "Linear probe: logistic regression on frozen image-encoder features, λ swept on validation, refit on train+validation.",
         discussion: "Features are the final-layer [CLS] state of the image encoder (after its last LayerNorm), cached in --cache as safetensors. Each split is an ImageFolder (same class folders) or a labelled manifest.")
     @Option(help: "Model folder.") var model: String
+    @Option(help: "Arithmetic: fp32, or int8 (dynamic int8 Linear layers: faster, embeddings within about 1 % of fp32).") var precision: InferencePrecision = .fp32
     @Option(help: "Training split (ImageFolder root or manifest).") var train: String
     @Option(help: "Validation split.") var validation: String
     @Option(help: "Test split.") var test: String
@@ -56,7 +57,7 @@ struct LinearProbeEval: ParsableCommand {
     func rows(_ t: Tensor) -> [[Double]] { (0..<t.shape[0]).map { i in (0..<t.shape[1]).map { Double(t[flat: i * t.shape[1] + $0]) } } }
 
     func run() throws {
-        let embedder = try FlavaEmbedder(directory: model)
+        let embedder = try FlavaEmbedder(directory: model, precision: precision)
         let (tr, va, te) = (try records(train), try records(validation), try records(test))
         let classes = (tr.labels + va.labels + te.labels).max()! + 1
         let r = LinearProbe.run(train: (try features(embedder, "train", tr.paths), tr.labels),
@@ -78,6 +79,7 @@ struct Retrieve: ParsableCommand {
         abstract: "Top-k images of a folder for a text, or top-k texts of a file for an image, with an on-disk embedding index.",
         discussion: "The index (INDEX/embeddings.safetensors + INDEX/items.json) is built once and reused while the folder's files, their sizes and modification times and the model are unchanged.")
     @Option(help: "Model folder.") var model: String
+    @Option(help: "Arithmetic: fp32, or int8 (dynamic int8 Linear layers: faster, embeddings within about 1 % of fp32).") var precision: InferencePrecision = .fp32
     @Option(help: "Folder of images to search.") var folder: String?
     @Option(help: "File of texts (one a line) to search.") var texts: String?
     @Option(help: "Index folder (default: FOLDER/.flava-index or TEXTS.flava-index).") var index: String?
@@ -93,7 +95,7 @@ struct Retrieve: ParsableCommand {
         guard (text != nil && folder != nil) || (image != nil && texts != nil) else {
             throw ValidationError("give --text with --folder, or --image with --texts")
         }
-        let embedder = try FlavaEmbedder(directory: model)
+        let embedder = try FlavaEmbedder(directory: model, precision: precision)
         var items: [String]
         var signature: [String]
         if let folder {

@@ -26,3 +26,5 @@ do {
     FileHandle.standardError.write("error: \(message)\n".data(using: .utf8)!)
     exit(code.rawValue == 0 ? 1 : code.rawValue)
 }
+
+extension InferencePrecision: ExpressibleByArgument {}

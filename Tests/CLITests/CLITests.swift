@@ -220,3 +220,29 @@ private func expectOneLineFailure(_ args: [String], _ needle: String, sourceLoca
     #expect((s["held_out_images"] as? Int) == 4)
     #expect(try FlavaCheckpoint.loadCodebook(dir + "/cb").config.vocabSize == 16)
 }
+
+@Test func int8PrecisionOnTheCommands() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    try RGBImage(width: 40, height: 30, fill: (30, 200, 30)).savePNG(dir + "/green.png")
+    var embeds: [String: [Float]] = [:]
+    for p in ["fp32", "int8"] {
+        let r = try runFlava(["embed", "--model", tinyDir, "--image", dir + "/green.png", "--text", "a green circle",
+                              "--output", dir + "/\(p).safetensors", "--precision", p])
+        #expect(r.status == 0, "\(r.err)")
+        let f = try SafeTensorsFile(path: dir + "/\(p).safetensors")
+        embeds[p] = try f.floatTensor("image_embeds").array + f.floatTensor("text_embeds").array
+    }
+    let (a, b) = (embeds["fp32"]!, embeds["int8"]!)
+    let half = a.count / 2
+    for part in [0..<half, half..<a.count] {   // unit vectors: the cosine is the dot product
+        let cos = part.reduce(0) { $0 + Double(a[$1]) * Double(b[$1]) }
+        #expect(cos >= 0.99, "cosine \(cos)")
+    }
+    let s = try runFlava(["bench", "--model", tinyDir, "--what", "multimodal", "--batch-size", "2", "--iterations", "2",
+                          "--precision", "int8", "--summary", dir + "/bench.json"])
+    #expect(s.status == 0, "\(s.err)")
+    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/bench.json"))) as! [String: Any]
+    #expect(json["precision"] as? String == "int8")
+    #expect(((json["items_per_second"] as? Double) ?? 0) > 0 && ((json["peak_rss_bytes"] as? Int) ?? 0) > 0)
+    try expectOneLineFailure(["embed", "--model", tinyDir, "--text", "x", "--output", dir + "/o.safetensors", "--precision", "int4"], "int4")
+}

@@ -26,4 +26,32 @@ void flava_tanh(const float *x, float *y, long n);
 /// Name of the instruction set the dispatcher chose ("avx512", "avx2" or "baseline").
 const char *flava_kernels_isa(void);
 
+
+// int8 matrix products (flava_qgemm.c): out[m, n] = (Σ_k qx[m, k]·qw[n, k]) · sx[m] · sw[n] + bias[n], with int32
+// sums, symmetric int8 weights per output channel and activations per row. Paths: 0 portable, 1 AVX2, 2 AVX-512
+// VNNI; all give the same int32 sums. FLAVA_INT8_KERNEL=portable|avx2|avx512_vnni forces a path the CPU has.
+#include <stdint.h>
+enum { FLAVA_QGEMM_FLOAT = 0, FLAVA_QGEMM_GELU = 1, FLAVA_QGEMM_INT32 = 2 };
+/// K rounded up to a multiple of 4 (the row stride of quantized activations).
+long flava_qgemm_padded_k(long k);
+/// Bytes of packed weights for N outputs of K inputs.
+long flava_qgemm_packed_bytes(long n, long k);
+/// Packs W [n, k] (row-major, float): `packed` (flava_qgemm_packed_bytes), `scales` and `colsum` of
+/// round_up(n, 16) entries each (per output channel: scale, Σ of its int8 weights; zero past n).
+void flava_qgemm_pack(const float *w, long n, long k, int8_t *packed, float *scales, int32_t *colsum);
+/// Quantizes rows of X [m, k] (row stride lda) for `path`: q [m, padded_k] and one scale per row.
+void flava_qgemm_quantize(const float *x, long m, long k, long lda, int8_t *q, float *scales, int path);
+/// Output columns of 16-column blocks [block0, block1) for all m rows (quantized for the same path):
+/// FLAVA_QGEMM_FLOAT / _GELU write floats (scaled, + bias when not null, GELU), _INT32 the exact int32 sums
+/// (out read as int32_t*). ldo: the output's row stride in elements.
+void flava_qgemm(const int8_t *a, const float *ascale, long m, long kp, const int8_t *packed, const float *wscale,
+                 const int32_t *colsum, const float *bias, long n, long block0, long block1, float *out, long ldo,
+                 int mode, int path);
+/// The path in use (the best the CPU has, or FLAVA_INT8_KERNEL's when the CPU has it).
+int flava_qgemm_path(void);
+/// Whether the CPU can run `path`.
+int flava_qgemm_supports(int path);
+/// Uses `path` from now on (returns 0, changing nothing, when the CPU cannot run it).
+int flava_qgemm_set_path(int path);
+
 #endif

@@ -1,0 +1,264 @@
+// See include/flava_kernels.h (int8 products). One packed weight layout serves every path:
+//
+//   weights W [N, K] (output channel n, input k), symmetric int8 per output channel (scale = max|W[n]| / 127),
+//   K padded to Kp (a multiple of 4) and N to blocks of 16 columns; block b, group g of 4 inputs is 64 bytes:
+//   byte 4·c + j = W[16·b + c][4·g + j]. A group is one 512-bit register (16 columns × 4 inputs) or two 256-bit.
+//
+//   activations X [M, K], symmetric int8 per row (scale = max|X[m]| / 127), K padded to Kp with zeros.
+//
+// Paths, chosen from CPUID (or forced for tests and comparisons):
+//   2 = AVX-512 VNNI: vpdpbusd multiplies unsigned bytes by signed bytes and adds four products into an int32
+//       lane exactly. The activations are stored shifted, u = q + 128 (so unsigned), and the shift is taken back
+//       in the epilogue: Σ (q + 128)·w = Σ q·w + 128·Σ w (Σ w per column is kept at packing).
+//   1 = AVX2: vpmaddubsw multiplies unsigned by signed bytes but adds pairs into int16 with saturation;
+//       |q| ≤ 127 times w·sign(q) (vpsignb) keeps every pair within ±32,258, so nothing saturates; vpmaddwd by
+//       ones widens to int32.
+//   0 = portable C.
+// Every path computes the same int32 sums exactly; only the float epilogue (scale, bias, GELU) rounds.
+#include "flava_kernels.h"
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define INLINE static inline __attribute__((always_inline))
+
+long flava_qgemm_padded_k(long k) { return (k + 3) / 4 * 4; }
+long flava_qgemm_packed_bytes(long n, long k) { return (n + 15) / 16 * 16 * flava_qgemm_padded_k(k); }
+
+void flava_qgemm_pack(const float *w, long n, long k, int8_t *packed, float *scales, int32_t *colsum) {
+    long kp = flava_qgemm_padded_k(k), blocks = (n + 15) / 16;
+    memset(packed, 0, (size_t)(blocks * 16 * kp));
+    for (long c = 0; c < blocks * 16; c++) {
+        if (c >= n) { scales[c] = 0; colsum[c] = 0; continue; }
+        const float *row = w + c * k;
+        float amax = 0;
+        for (long i = 0; i < k; i++) { float a = fabsf(row[i]); amax = a > amax ? a : amax; }
+        float scale = amax > 0 ? amax / 127.0f : 0.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
+        int32_t sum = 0;
+        int8_t *blk = packed + (c / 16) * 16 * kp;
+        for (long i = 0; i < k; i++) {
+            float q = nearbyintf(row[i] * inv);
+            q = q > 127 ? 127 : (q < -127 ? -127 : q);
+            int8_t v = (int8_t)q;
+            blk[(i / 4) * 64 + (c % 16) * 4 + (i % 4)] = v;
+            sum += v;
+        }
+        scales[c] = scale; colsum[c] = sum;
+    }
+}
+
+void flava_qgemm_quantize(const float *x, long m, long k, long lda, int8_t *q, float *scales, int path) {
+    long kp = flava_qgemm_padded_k(k);
+    uint8_t shift = path == 2 ? 128 : 0;
+    for (long r = 0; r < m; r++) {
+        const float *row = x + r * lda;
+        float amax = 0;
+        for (long i = 0; i < k; i++) { float a = fabsf(row[i]); amax = a > amax ? a : amax; }
+        float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        scales[r] = amax > 0 ? amax / 127.0f : 0.0f;
+        uint8_t *out = (uint8_t *)(q + r * kp);
+        for (long i = 0; i < k; i++) {
+            float v = nearbyintf(row[i] * inv);
+            v = v > 127 ? 127 : (v < -127 ? -127 : v);
+            out[i] = (uint8_t)((int8_t)v) + shift;
+        }
+        for (long i = k; i < kp; i++) out[i] = shift;
+    }
+}
+
+// The epilogue of one tile row: acc (16 int32, with the VNNI shift still in) → out[0..<count).
+INLINE void epilogue(const int32_t *acc, int vnni, const int32_t *colsum, float ascale, const float *wscale,
+                     const float *bias, float *out, long count, int mode) {
+    if (mode == FLAVA_QGEMM_INT32) {
+        int32_t *o = (int32_t *)out;
+        for (long c = 0; c < count; c++) o[c] = acc[c] - (vnni ? 128 * colsum[c] : 0);
+        return;
+    }
+    for (long c = 0; c < count; c++) {
+        float v = (float)(acc[c] - (vnni ? 128 * colsum[c] : 0)) * (ascale * wscale[c]);
+        out[c] = bias ? v + bias[c] : v;
+    }
+    if (mode == FLAVA_QGEMM_GELU) flava_gelu(out, out, count);
+}
+
+// MARK: portable
+
+static void qgemm_portable(const int8_t *a, const float *ascale, long m, long kp, const int8_t *packed,
+                           const float *wscale, const int32_t *colsum, const float *bias, long n, long b0, long b1,
+                           float *out, long ldo, int mode) {
+    for (long b = b0; b < b1; b++) {
+        const int8_t *blk = packed + b * 16 * kp;
+        long count = n - b * 16 < 16 ? n - b * 16 : 16;
+        for (long r = 0; r < m; r++) {
+            int32_t acc[16] = {0};
+            const int8_t *ar = a + r * kp;
+            for (long g = 0; g < kp / 4; g++) {
+                const int8_t *bg = blk + g * 64;
+                for (int c = 0; c < 16; c++) {
+                    int32_t s = 0;
+                    for (int j = 0; j < 4; j++) s += (int32_t)ar[4 * g + j] * (int32_t)bg[4 * c + j];
+                    acc[c] += s;
+                }
+            }
+            epilogue(acc, 0, colsum + b * 16, ascale[r], wscale + b * 16, bias ? bias + b * 16 : 0,
+                     out + r * ldo + b * 16, count, mode);
+        }
+    }
+}
+
+#if defined(__x86_64__)
+
+// MARK: AVX2 (sign trick)
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+// MR rows × 16 columns (two 8-lane halves): 2·MR accumulators.
+AVX2 INLINE void tile_avx2(const int8_t *a, long kp, const int8_t *blk, int32_t acc[][16], const int mr) {
+    __m256i s[6][2];
+    for (int r = 0; r < mr; r++) { s[r][0] = _mm256_setzero_si256(); s[r][1] = _mm256_setzero_si256(); }
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (long g = 0; g < kp / 4; g++) {
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)(blk + g * 64));
+        __m256i w1 = _mm256_loadu_si256((const __m256i *)(blk + g * 64 + 32));
+        for (int r = 0; r < mr; r++) {
+            int32_t four;
+            memcpy(&four, a + r * kp + 4 * g, 4);
+            __m256i x = _mm256_set1_epi32(four);
+            __m256i ax = _mm256_abs_epi8(x);
+            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w0, x)), ones);
+            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w1, x)), ones);
+            s[r][0] = _mm256_add_epi32(s[r][0], p0);
+            s[r][1] = _mm256_add_epi32(s[r][1], p1);
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        _mm256_storeu_si256((__m256i *)acc[r], s[r][0]);
+        _mm256_storeu_si256((__m256i *)(acc[r] + 8), s[r][1]);
+    }
+}
+
+AVX2 static void qgemm_avx2(const int8_t *a, const float *ascale, long m, long kp, const int8_t *packed,
+                            const float *wscale, const int32_t *colsum, const float *bias, long n, long b0, long b1,
+                            float *out, long ldo, int mode) {
+    int32_t acc[4][16];
+    for (long b = b0; b < b1; b++) {
+        const int8_t *blk = packed + b * 16 * kp;
+        long count = n - b * 16 < 16 ? n - b * 16 : 16;
+        for (long r = 0; r < m; r += 4) {
+            int mr = m - r < 4 ? (int)(m - r) : 4;
+            switch (mr) {
+                case 4: tile_avx2(a + r * kp, kp, blk, acc, 4); break;
+                case 3: tile_avx2(a + r * kp, kp, blk, acc, 3); break;
+                case 2: tile_avx2(a + r * kp, kp, blk, acc, 2); break;
+                default: tile_avx2(a + r * kp, kp, blk, acc, 1); break;
+            }
+            for (int i = 0; i < mr; i++)
+                epilogue(acc[i], 0, colsum + b * 16, ascale[r + i], wscale + b * 16, bias ? bias + b * 16 : 0,
+                         out + (r + i) * ldo + b * 16, count, mode);
+        }
+    }
+}
+
+// MARK: AVX-512 VNNI
+
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
+
+// MR rows × 32 columns (two blocks of 16; `two` = 0 for a last odd block): up to 12 accumulators.
+VNNI INLINE void tile_vnni(const int8_t *a, long kp, const int8_t *blk0, const int8_t *blk1, int two,
+                           int32_t acc[][32], const int mr) {
+    __m512i s[6][2];
+    for (int r = 0; r < mr; r++) { s[r][0] = _mm512_setzero_si512(); s[r][1] = _mm512_setzero_si512(); }
+    for (long g = 0; g < kp / 4; g++) {
+        __m512i w0 = _mm512_loadu_si512((const void *)(blk0 + g * 64));
+        __m512i w1 = two ? _mm512_loadu_si512((const void *)(blk1 + g * 64)) : _mm512_setzero_si512();
+        for (int r = 0; r < mr; r++) {
+            int32_t four;
+            memcpy(&four, a + r * kp + 4 * g, 4);
+            __m512i x = _mm512_set1_epi32(four);
+            s[r][0] = _mm512_dpbusd_epi32(s[r][0], x, w0);
+            if (two) s[r][1] = _mm512_dpbusd_epi32(s[r][1], x, w1);
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        _mm512_storeu_si512((void *)acc[r], s[r][0]);
+        _mm512_storeu_si512((void *)(acc[r] + 16), s[r][1]);
+    }
+}
+
+VNNI static void qgemm_vnni(const int8_t *a, const float *ascale, long m, long kp, const int8_t *packed,
+                            const float *wscale, const int32_t *colsum, const float *bias, long n, long b0, long b1,
+                            float *out, long ldo, int mode) {
+    int32_t acc[6][32];
+    for (long b = b0; b < b1; b += 2) {
+        int two = b + 1 < b1;
+        const int8_t *blk0 = packed + b * 16 * kp, *blk1 = two ? blk0 + 16 * kp : blk0;
+        long count = n - b * 16 < (two ? 32 : 16) ? n - b * 16 : (two ? 32 : 16);
+        for (long r = 0; r < m; r += 6) {
+            int mr = m - r < 6 ? (int)(m - r) : 6;
+            const int8_t *ar = a + r * kp;
+            switch (mr) {
+                case 6: tile_vnni(ar, kp, blk0, blk1, two, acc, 6); break;
+                case 5: tile_vnni(ar, kp, blk0, blk1, two, acc, 5); break;
+                case 4: tile_vnni(ar, kp, blk0, blk1, two, acc, 4); break;
+                case 3: tile_vnni(ar, kp, blk0, blk1, two, acc, 3); break;
+                case 2: tile_vnni(ar, kp, blk0, blk1, two, acc, 2); break;
+                default: tile_vnni(ar, kp, blk0, blk1, two, acc, 1); break;
+            }
+            for (int i = 0; i < mr; i++)
+                epilogue(acc[i], 1, colsum + b * 16, ascale[r + i], wscale + b * 16, bias ? bias + b * 16 : 0,
+                         out + (r + i) * ldo + b * 16, count, mode);
+        }
+    }
+}
+#endif
+
+// MARK: dispatch
+
+static int best_path(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512vnni")) return 2;
+    if (__builtin_cpu_supports("avx2")) return 1;
+#endif
+    return 0;
+}
+
+static int chosen = -1;   // benign race: every thread computes the same
+
+int flava_qgemm_supports(int path) { return path >= 0 && path <= best_path(); }
+
+int flava_qgemm_path(void) {
+    if (chosen < 0) {
+        int best = best_path(), p = best;
+        const char *env = getenv("FLAVA_INT8_KERNEL");
+        if (env) {
+            int want = strcmp(env, "portable") == 0 ? 0 : strcmp(env, "avx2") == 0 ? 1 : strcmp(env, "avx512_vnni") == 0 ? 2 : -1;
+            if (want >= 0 && want <= best) p = want;
+        }
+        chosen = p;
+    }
+    return chosen;
+}
+
+int flava_qgemm_set_path(int path) {
+    if (!flava_qgemm_supports(path)) return 0;
+    chosen = path;
+    return 1;
+}
+
+void flava_qgemm(const int8_t *a, const float *ascale, long m, long kp, const int8_t *packed, const float *wscale,
+                 const int32_t *colsum, const float *bias, long n, long block0, long block1, float *out, long ldo,
+                 int mode, int path) {
+    switch (path) {
+#if defined(__x86_64__)
+        case 2: qgemm_vnni(a, ascale, m, kp, packed, wscale, colsum, bias, n, block0, block1, out, ldo, mode); return;
+        case 1: qgemm_avx2(a, ascale, m, kp, packed, wscale, colsum, bias, n, block0, block1, out, ldo, mode); return;
+#endif
+        default: qgemm_portable(a, ascale, m, kp, packed, wscale, colsum, bias, n, block0, block1, out, ldo, mode); return;
+    }
+}

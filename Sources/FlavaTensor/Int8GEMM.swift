@@ -1,0 +1,147 @@
+// Dynamic int8 products for inference (Linear layers): weights quantized once, symmetric int8 per output
+// channel, and packed for the int8 kernels of CFlavaKernels (flava_qgemm.c: AVX-512 VNNI, AVX2 or portable,
+// chosen from the CPU); activations quantized per row on the fly; int32 sums over the whole row; the scales,
+// bias and an optional GELU applied in the product's epilogue. Why C: the int8 instructions (vpdpbusd,
+// vpmaddubsw) are reachable only through intrinsics under a per-function target, which Swift lacks.
+import CFlavaKernels
+
+/// The int8 kernels.
+public enum Int8GEMM {
+    /// A kernel path: portable C, AVX2 (the sign trick), AVX-512 VNNI.
+    public enum Path: Int32, CaseIterable, Sendable, CustomStringConvertible {
+        case portable = 0, avx2 = 1, avx512VNNI = 2
+        public var description: String { ["portable", "avx2", "avx512_vnni"][Int(rawValue)] }
+    }
+
+    /// The path in use: the best this CPU has, or FLAVA_INT8_KERNEL's (portable, avx2, avx512_vnni) when it has it.
+    public static var path: Path { Path(rawValue: flava_qgemm_path()) ?? .portable }
+    /// Whether this CPU can run `p`.
+    public static func supports(_ p: Path) -> Bool { flava_qgemm_supports(p.rawValue) != 0 }
+    /// Uses `p` from now on (false, changing nothing, when the CPU cannot run it). For tests and comparisons.
+    @discardableResult public static func use(_ p: Path) -> Bool { flava_qgemm_set_path(p.rawValue) != 0 }
+}
+
+/// A weight matrix [out, in] (and bias [out]) quantized and packed for int8 products.
+public final class Int8Linear: @unchecked Sendable {
+    public let outFeatures: Int
+    public let inFeatures: Int
+    let paddedIn: Int
+    let packed: [Int8]
+    /// Per output channel (padded to 16): the weight scale and the sum of the int8 weights.
+    let scales: [Float]
+    let columnSums: [Int32]
+    let bias: [Float]?
+
+    /// `weight` [out, in] as Linear stores it; `bias` [out] or nil.
+    public init(weight: Tensor, bias: Tensor?) {
+        precondition(weight.shape.count == 2, "Int8Linear: weight must be [out, in], got \(weight.shape)")
+        let (n, k) = (weight.shape[0], weight.shape[1])
+        outFeatures = n; inFeatures = k
+        paddedIn = flava_qgemm_padded_k(k)
+        var packed = [Int8](repeating: 0, count: flava_qgemm_packed_bytes(n, k))
+        let padded = (n + 15) / 16 * 16
+        var scales = [Float](repeating: 0, count: padded), sums = [Int32](repeating: 0, count: padded)
+        weight.withBuffer { w in flava_qgemm_pack(w.baseAddress, n, k, &packed, &scales, &sums) }
+        self.packed = packed; self.scales = scales; columnSums = sums
+        if let bias {
+            precondition(bias.count == n, "Int8Linear: bias of \(bias.count) for \(n) outputs")
+            self.bias = bias.array
+        } else {
+            self.bias = nil
+        }
+    }
+
+    /// x [..., in] → [..., out]: x·Wᵀ + b in int8 with int32 sums, then GELU when `gelu`. `path`: a kernel path
+    /// this CPU has (default: `Int8GEMM.path`).
+    public func callAsFunction(_ x: Tensor, gelu: Bool = false, path chosen: Int8GEMM.Path? = nil) -> Tensor {
+        precondition(x.shape.last == inFeatures, "Int8Linear: input \(x.shape) for \(inFeatures) features")
+        let m = x.count / inFeatures
+        let out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
+        guard m > 0 else { return out }
+        let path = Int8Linear.checked(chosen)
+        var q = [Int8](repeating: 0, count: m * paddedIn), rowScales = [Float](repeating: 0, count: m)
+        x.withBuffer { xb in
+            q.withUnsafeMutableBufferPointer { qb in
+                rowScales.withUnsafeMutableBufferPointer { sb in
+                    let (xp, qp, sp) = (xb.baseAddress!, qb.baseAddress!, sb.baseAddress!)
+                    Parallel.forRanges(m, costPerItem: inFeatures) { r in
+                        flava_qgemm_quantize(xp + r.lowerBound * inFeatures, r.count, inFeatures, inFeatures,
+                                             qp + r.lowerBound * paddedIn, sp + r.lowerBound, path)
+                    }
+                }
+            }
+        }
+        run(q, rowScales, m: m, into: out.storage.pointer, mode: gelu ? Int32(FLAVA_QGEMM_GELU) : Int32(FLAVA_QGEMM_FLOAT), path: path)
+        return out
+    }
+
+    /// The exact int32 sums Σ_k qx[m, k]·qw[n, k] of already quantized activations `q` [m, paddedIn] (quantized
+    /// for the path in use), for the tests' integer reference.
+    public func int32Products(_ q: [Int8], rows m: Int, path chosen: Int8GEMM.Path? = nil) -> [Int32] {
+        let path = Int8Linear.checked(chosen)
+        var out = [Int32](repeating: 0, count: m * outFeatures)
+        out.withUnsafeMutableBufferPointer { o in
+            o.baseAddress!.withMemoryRebound(to: Float.self, capacity: o.count) { p in
+                run(q, [Float](repeating: 1, count: m), m: m, into: p, mode: Int32(FLAVA_QGEMM_INT32), path: path)
+            }
+        }
+        return out
+    }
+
+    /// The quantized rows and scales of x [m, in] for the path in use (as the product quantizes them; on the
+    /// AVX-512 VNNI path each byte is the value + 128 as an unsigned byte).
+    public func quantize(_ x: Tensor, path chosen: Int8GEMM.Path? = nil) -> (q: [Int8], scales: [Float]) {
+        let path = Int8Linear.checked(chosen)
+        let m = x.count / inFeatures
+        var q = [Int8](repeating: 0, count: m * paddedIn), s = [Float](repeating: 0, count: m)
+        x.withBuffer { flava_qgemm_quantize($0.baseAddress, m, inFeatures, inFeatures, &q, &s, path) }
+        return (q, s)
+    }
+
+    /// The packed int8 weight of output n, input k (for tests).
+    public func weight(_ n: Int, _ k: Int) -> Int8 { packed[(n / 16) * 16 * paddedIn + (k / 4) * 64 + (n % 16) * 4 + k % 4] }
+    /// The scale of output channel n.
+    public func scale(_ n: Int) -> Float { scales[n] }
+
+    static func checked(_ p: Int8GEMM.Path?) -> Int32 {
+        guard let p else { return Int8GEMM.path.rawValue }
+        precondition(Int8GEMM.supports(p), "int8 kernel path \(p) is not available on this CPU")
+        return p.rawValue
+    }
+
+    private func withBias<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        guard let bias else { return body(nil) }
+        return bias.withUnsafeBufferPointer { body($0.baseAddress) }
+    }
+
+    /// Splits the product over the threads: by blocks of 16 output columns when there are few rows (each thread
+    /// reads its share of the weights once), by rows as well when there are many.
+    private func run(_ q: [Int8], _ rowScales: [Float], m: Int, into out: UnsafeMutablePointer<Float>, mode: Int32, path: Int32) {
+        let blocks = (outFeatures + 15) / 16
+        let threads = max(1, Parallel.threadCount)
+        let rowChunks = m >= 24 * threads ? threads : 1
+        let colChunks = rowChunks > 1 ? 1 : min(threads, (blocks + 1) / 2)
+        let rowsPer = (m + rowChunks - 1) / rowChunks
+        // Column chunks in pairs of blocks (the VNNI tile is two blocks wide).
+        let pairs = (blocks + 1) / 2, pairsPer = (pairs + colChunks - 1) / colChunks
+        q.withUnsafeBufferPointer { qb in
+            rowScales.withUnsafeBufferPointer { sb in
+                packed.withUnsafeBufferPointer { pb in
+                    scales.withUnsafeBufferPointer { wb in
+                        columnSums.withUnsafeBufferPointer { cb in withBias { biasPointer in
+                            let (qp, sp, pp, wp, cp) = (qb.baseAddress!, sb.baseAddress!, pb.baseAddress!, wb.baseAddress!, cb.baseAddress!)
+                            let (n, kp) = (outFeatures, paddedIn)
+                            Parallel.concurrentPerform(iterations: rowChunks * colChunks) { t in
+                                let r0 = (t / colChunks) * rowsPer, r1 = min(m, r0 + rowsPer)
+                                let b0 = min(blocks, (t % colChunks) * pairsPer * 2), b1 = min(blocks, b0 + pairsPer * 2)
+                                guard r0 < r1, b0 < b1 else { return }
+                                flava_qgemm(qp + r0 * kp, sp + r0, r1 - r0, kp, pp, wp, cp, biasPointer, n, b0, b1,
+                                            out + r0 * n, n, mode, path)
+                            }
+                        } }
+                    }
+                }
+            }
+        }
+    }
+}

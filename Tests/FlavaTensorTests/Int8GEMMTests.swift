@@ -1,0 +1,102 @@
+// The int8 products against an exact integer reference, on every kernel path this CPU has (portable and AVX2
+// everywhere; AVX-512 VNNI where the CPU has it, noted as skipped elsewhere), at odd sizes (1, 7, 65, 197),
+// on one thread and split over two; then the float epilogue, GELU, and the closeness to the float product.
+import Testing
+import Foundation
+import FlavaTensor
+
+private let paths = Int8GEMM.Path.allCases.filter { Int8GEMM.supports($0) }
+
+/// The signed activation a quantized byte stands for on `path` (VNNI stores value + 128).
+private func activation(_ byte: Int8, _ path: Int8GEMM.Path) -> Int {
+    path == .avx512VNNI ? Int(UInt8(bitPattern: byte)) - 128 : Int(byte)
+}
+
+private func random(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
+    var g = SeededGenerator(seed: seed)
+    let t = Tensor.randomNormal(shape, using: &g)
+    return scale == 1 ? t : Tensor(shape: shape, t.array.map { $0 * scale })
+}
+
+private let sizes: [(m: Int, k: Int, n: Int)] = [(1, 7, 1), (7, 65, 197), (65, 197, 7), (197, 1, 65), (1, 197, 65),
+                                                 (65, 65, 65), (197, 197, 33), (7, 1, 16), (3, 4, 32)]
+
+@Test func int8KernelPathsAvailable() {
+    #expect(paths.contains(.portable))
+    if !Int8GEMM.supports(.avx512VNNI) { print("note: this CPU has no AVX-512 VNNI; that int8 path is not run here") }
+    if !Int8GEMM.supports(.avx2) { print("note: this CPU has no AVX2; that int8 path is not run here") }
+}
+
+@Test(arguments: paths) func int8ProductsAreExactIntegerSums(_ path: Int8GEMM.Path) {
+    for (i, s) in sizes.enumerated() {
+        let w = random([s.n, s.k], seed: UInt64(i) * 7 + 1, scale: 0.05)
+        let x = random([s.m, s.k], seed: UInt64(i) * 7 + 2)
+        let lin = Int8Linear(weight: w, bias: nil)
+        let (q, _) = lin.quantize(x, path: path)
+        let kp = (s.k + 3) / 4 * 4
+        var expect = [Int32](repeating: 0, count: s.m * s.n)
+        for r in 0..<s.m { for c in 0..<s.n {
+            var acc = 0
+            for j in 0..<s.k { acc += activation(q[r * kp + j], path) * Int(lin.weight(c, j)) }
+            expect[r * s.n + c] = Int32(acc)
+        } }
+        for threads in [1, 2] {
+            let saved = Parallel.threadCount
+            Parallel.threadCount = threads
+            defer { Parallel.threadCount = saved }
+            #expect(lin.int32Products(q, rows: s.m, path: path) == expect, "\(path) \(s) on \(threads) threads")
+        }
+    }
+}
+
+@Test func int8PathsAgreeWithEachOther() {
+    let w = random([197, 65], seed: 11, scale: 0.1), x = random([65, 65], seed: 12)
+    let lin = Int8Linear(weight: w, bias: random([197], seed: 13))
+    let outs = paths.map { lin(x, path: $0).array }
+    for (p, o) in zip(paths, outs) {
+        let worst = zip(o, outs[0]).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+        #expect(worst <= 1e-5, "\(p) against portable: \(worst)")
+    }
+}
+
+@Test(arguments: paths) func int8LinearIsTheDequantizedProductPlusBias(_ path: Int8GEMM.Path) {
+    let (m, k, n) = (33, 65, 70)
+    let w = random([n, k], seed: 21, scale: 0.05), x = random([2, m, k], seed: 22), b = random([n], seed: 23)
+    let lin = Int8Linear(weight: w, bias: b)
+    let out = lin(x, path: path)
+    #expect(out.shape == [2, m, n])
+    let flat = Tensor(shape: [2 * m, k], x.array)
+    let (q, rowScales) = lin.quantize(flat, path: path)
+    let sums = lin.int32Products(q, rows: 2 * m, path: path)
+    let bias = b.array, o = out.array
+    var worst: Float = 0
+    for r in 0..<(2 * m) { for c in 0..<n {
+        let e = Float(sums[r * n + c]) * (rowScales[r] * lin.scale(c)) + bias[c]
+        worst = max(worst, abs(o[r * n + c] - e) / max(1, abs(e)))
+    } }
+    #expect(worst <= 1e-6, "\(path): \(worst)")
+    // GELU in the epilogue = GELU of the product.
+    let g = lin(x, gelu: true, path: path).array
+    let ref = o.map { v in 0.5 * v * (1 + Float(erf(Double(v) / 2.0.squareRoot()))) }
+    #expect(zip(g, ref).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) }, "\(path): GELU")
+}
+
+@Test func int8LinearIsCloseToTheFloatProduct() {
+    let (m, k, n) = (16, 256, 96)
+    let w = random([n, k], seed: 31, scale: 0.05), x = random([m, k], seed: 32), b = random([n], seed: 33)
+    let lin = Int8Linear(weight: w, bias: b)
+    let exact = LinearKernel.forward(x, weight: w, bias: b).array
+    let got = lin(x).array
+    var err = 0.0, norm = 0.0
+    for (e, g) in zip(exact, got) { err += Double((e - g) * (e - g)); norm += Double(e * e) }
+    // Per-channel weights and per-row activations at 8 bits: about 1 % of the output's norm on Gaussian data.
+    #expect((err / norm).squareRoot() < 0.02, "relative error \((err / norm).squareRoot())")
+}
+
+@Test func int8LinearOfZerosIsZeros() {
+    let lin = Int8Linear(weight: Tensor.zeros([5, 9]), bias: nil)
+    let out = lin(Tensor.zeros([3, 9]))
+    #expect(out.array.allSatisfy { $0 == 0 })
+    let empty = lin(Tensor.zeros([0, 9]))
+    #expect(empty.shape == [0, 5])
+}
