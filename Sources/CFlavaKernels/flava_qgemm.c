@@ -200,14 +200,16 @@ VNNI static void qgemm_vnni(const int8_t *a, const float *ascale, long m, long k
         for (long r = 0; r < m; r += 6) {
             int mr = m - r < 6 ? (int)(m - r) : 6;
             const int8_t *ar = a + r * kp;
-            switch (mr) {
-                case 6: tile_vnni(ar, kp, blk0, blk1, two, acc, 6); break;
-                case 5: tile_vnni(ar, kp, blk0, blk1, two, acc, 5); break;
-                case 4: tile_vnni(ar, kp, blk0, blk1, two, acc, 4); break;
-                case 3: tile_vnni(ar, kp, blk0, blk1, two, acc, 3); break;
-                case 2: tile_vnni(ar, kp, blk0, blk1, two, acc, 2); break;
-                default: tile_vnni(ar, kp, blk0, blk1, two, acc, 1); break;
-            }
+            // Row count and width as constants, so each case is its own fully unrolled, register-resident tile.
+#define TILES(W) switch (mr) { \
+                case 6: tile_vnni(ar, kp, blk0, blk1, W, acc, 6); break; \
+                case 5: tile_vnni(ar, kp, blk0, blk1, W, acc, 5); break; \
+                case 4: tile_vnni(ar, kp, blk0, blk1, W, acc, 4); break; \
+                case 3: tile_vnni(ar, kp, blk0, blk1, W, acc, 3); break; \
+                case 2: tile_vnni(ar, kp, blk0, blk1, W, acc, 2); break; \
+                default: tile_vnni(ar, kp, blk0, blk1, W, acc, 1); break; }
+            if (two) { TILES(1) } else { TILES(0) }
+#undef TILES
             for (int i = 0; i < mr; i++)
                 epilogue(acc[i], 1, colsum + b * 16, ascale[r + i], wscale + b * 16, bias ? bias + b * 16 : 0,
                          out + (r + i) * ldo + b * 16, count, mode);

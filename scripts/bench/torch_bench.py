@@ -27,7 +27,7 @@ def peak_rss():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["gemm", "layer", "model", "train-step"])
+    ap.add_argument("what", choices=["gemm", "int8-gemm", "layer", "model", "train-step"])
     ap.add_argument("--config", help="config.json for train-step (default: FlavaConfig())")
     ap.add_argument("--path", default="image", choices=["image", "text", "multimodal"])
     ap.add_argument("--m", type=int, default=8 * 197)
@@ -50,6 +50,22 @@ def main():
             t = timed(lambda: torch.nn.functional.linear(x, w), a.iterations)
             print(json.dumps({"bench": "gemm", "peer": "pytorch", "m": a.m, "in": i, "out": o,
                               "gflops": 2 * a.m * i * o / t / 1e9}))
+        return
+    if a.what == "int8-gemm":
+        # torch.ao.quantization.quantize_dynamic of one Linear (fbgemm: int8 weights per output channel,
+        # activations quantized per tensor on the fly), against the float Linear, as flava-bench int8-gemm.
+        torch.backends.quantized.engine = "fbgemm"
+        for spec in a.shapes.split(","):
+            i, o = map(int, spec.split("x"))
+            lin = torch.nn.Sequential(torch.nn.Linear(i, o)).eval()
+            q = torch.ao.quantization.quantize_dynamic(lin, {torch.nn.Linear}, dtype=torch.qint8)
+            x = torch.randn(a.m, i)
+            with torch.no_grad():
+                t32 = timed(lambda: lin(x), a.iterations)
+                t8 = timed(lambda: q(x), a.iterations)
+            ops = 2 * a.m * i * o
+            print(json.dumps({"bench": "int8_gemm", "peer": "pytorch-quantize_dynamic", "m": a.m, "in": i, "out": o,
+                              "int8_gops": ops / t8 / 1e9, "fp32_gflops": ops / t32 / 1e9}))
         return
     if a.what == "train-step":
         from transformers import FlavaConfig, FlavaForPreTraining
