@@ -27,7 +27,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flava-bench",
         abstract: "Performance benchmarks of the FLAVA Swift tensor core (see BENCHMARKS.md).",
-        subcommands: [GEMM.self, Int8GEMMBench.self, Layer.self, TokenizerBench.self, ImageBench.self, LoaderBench.self, TrainStep.self, DataParallelStep.self, AllReduceBench.self, CodebookBench.self])
+        subcommands: [GEMM.self, Int8GEMMBench.self, Int8Accuracy.self, Layer.self, TokenizerBench.self, ImageBench.self, LoaderBench.self, TrainStep.self, DataParallelStep.self, AllReduceBench.self, CodebookBench.self])
 }
 
 struct GEMM: ParsableCommand {
@@ -89,6 +89,48 @@ struct Int8GEMMBench: ParsableCommand {
                             "int8_gops": ops / t.median / 1e9, "fp32_gflops": ops / fp32.median / 1e9, "speedup": fp32.median / t.median])
             }
         }
+    }
+}
+
+struct Int8Accuracy: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "int8-accuracy",
+        abstract: "Cosine between float32 and int8 embeddings (image and text) of a model on images and texts: the accuracy check of int8 inference.",
+        discussion: "Without --model, a randomly initialized full-size FLAVA; without --image, random pixels; without --text, a few built-in sentences (tokenized with the model's vocab.txt) or random ids.")
+    @Option(help: "Model folder (config.json, weights, vocab.txt).") var model: String?
+    @Option(name: .customLong("image"), help: "An image file; repeat for several.") var images: [String] = []
+    @Option(name: .customLong("text"), help: "A text; repeat for several.") var texts: [String] = []
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let embedder: FlavaEmbedder
+        if let model { embedder = try FlavaEmbedder(directory: model) } else {
+            var ini = Initializer(seed: 0)
+            embedder = try FlavaEmbedder(model: FlavaModel(FlavaConfig(), init: &ini), tokenizer: nil)
+        }
+        let c = embedder.model.config
+        var g = SeededGenerator(seed: 3)
+        let s = c.imageConfig.imageSize
+        let pixels = images.isEmpty ? Tensor.randomNormal([8, 3, s, s], using: &g) : embedder.pixelValues(try images.map { try RGBImage.load($0) })
+        let sentences = texts.isEmpty ? ["a photo of a dog playing in the snow", "two people riding bicycles along a river at sunset",
+                                         "a red double-decker bus on a busy street", "a bowl of fresh fruit on a wooden table"] : texts
+        let batch: FlavaEmbedder.TextBatch
+        if embedder.tokenizer != nil { batch = try embedder.tokenize(sentences) } else {
+            let ids = IntTensor(shape: [8, 32], (0..<256).map { _ in 1000 + Int(g.next() % 20000) % c.textConfig.vocabSize })
+            batch = FlavaEmbedder.TextBatch(ids: ids, mask: IntTensor(shape: [8, 32], repeating: 1))
+        }
+        let (i32, t32) = (embedder.imageEmbeddings(pixels), embedder.textEmbeddings(batch))
+        embedder.model.quantize(to: .int8)
+        let (i8, t8) = (embedder.imageEmbeddings(pixels), embedder.textEmbeddings(batch))
+        func cosines(_ a: Tensor, _ b: Tensor) -> [Double] {   // rows are unit vectors
+            let d = a.shape[1], x = a.array, y = b.array
+            return (0..<a.shape[0]).map { r in (0..<d).reduce(0.0) { $0 + Double(x[r * d + $1]) * Double(y[r * d + $1]) } }
+        }
+        let ci = cosines(i32, i8), ct = cosines(t32, t8)
+        print(String(format: "int8 (%@) vs fp32: image embeddings cosine min %.4f mean %.4f (%d); text min %.4f mean %.4f (%d)",
+                     Int8GEMM.path.description, ci.min()!, ci.reduce(0, +) / Double(ci.count), ci.count,
+                     ct.min()!, ct.reduce(0, +) / Double(ct.count), ct.count))
+        emit(json, ["bench": "int8_accuracy", "path": Int8GEMM.path.description, "image_cosine_min": ci.min()!, "text_cosine_min": ct.min()!,
+                    "images": ci.count, "texts": ct.count])
     }
 }
 
