@@ -18,6 +18,7 @@
 #include "flava_kernels.h"
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -239,8 +240,11 @@ int flava_qgemm_path(void) {
         int best = best_path(), p = best;
         const char *env = getenv("FLAVA_INT8_KERNEL");
         if (env) {
+            static const char *names[] = {"portable", "avx2", "avx512_vnni"};
             int want = strcmp(env, "portable") == 0 ? 0 : strcmp(env, "avx2") == 0 ? 1 : strcmp(env, "avx512_vnni") == 0 ? 2 : -1;
             if (want >= 0 && want <= best) p = want;
+            else fprintf(stderr, "warning: FLAVA_INT8_KERNEL=%s is %s; using %s\n", env,
+                         want < 0 ? "not portable, avx2 or avx512_vnni" : "not available on this CPU", names[best]);
         }
         chosen = p;
     }

@@ -17,6 +17,15 @@ func time(iterations: Int, warmup: Int = 1, _ body: () -> Void) -> (median: Doub
     return (sorted[sorted.count / 2], ts)
 }
 
+/// "768x768,768x3072" → [(768, 768), (768, 3072)]: the (in, out) feature pairs of --shapes.
+func featurePairs(_ shapes: String) throws -> [(inF: Int, outF: Int)] {
+    try shapes.split(separator: ",").map { spec in
+        let parts = spec.split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, parts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("shape '\(spec)' is not INxOUT") }
+        return (parts[0], parts[1])
+    }
+}
+
 func emit(_ json: Bool, _ dict: [String: Any]) {
     if json, let d = try? JSONSerialization.data(withJSONObject: dict, options: [.sortedKeys]) {
         print(String(decoding: d, as: UTF8.self))
@@ -40,10 +49,7 @@ struct GEMM: ParsableCommand {
 
     func run() throws {
         var g = SeededGenerator(seed: 1)
-        for spec in shapes.split(separator: ",") {
-            let parts = spec.split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 2 else { throw ValidationError("shape '\(spec)' is not INxOUT") }
-            let (inF, outF) = (parts[0], parts[1])
+        for (inF, outF) in try featurePairs(shapes) {
             let x = Tensor.randomNormal([m, inF], using: &g), w = Tensor.randomNormal([outF, inF], using: &g)
             let flops = 2.0 * Double(m) * Double(inF) * Double(outF)
             let ours = time(iterations: iterations) { _ = LinearKernel.forward(x, weight: w, bias: nil) }
@@ -72,10 +78,7 @@ struct Int8GEMMBench: ParsableCommand {
 
     func run() throws {
         var g = SeededGenerator(seed: 1)
-        for spec in shapes.split(separator: ",") {
-            let parts = spec.split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 2 else { throw ValidationError("shape '\(spec)' is not INxOUT") }
-            let (inF, outF) = (parts[0], parts[1])
+        for (inF, outF) in try featurePairs(shapes) {
             let x = Tensor.randomNormal([m, inF], using: &g), w = Tensor.randomNormal([outF, inF], using: &g)
             let b = Tensor.randomNormal([outF], using: &g)
             let ops = 2.0 * Double(m) * Double(inF) * Double(outF)
@@ -249,6 +252,38 @@ struct LoaderBench: ParsableCommand {
     }
 }
 
+/// The model config, image side and text length of a training benchmark's size: "small" (the small preset, 32
+/// tokens) or anything else for FlavaConfig() (224 px, 77 tokens).
+func trainingBenchShape(_ size: String) -> (config: FlavaConfig, imageSize: Int, tokens: Int) {
+    guard size == "small" else { return (FlavaConfig(), 224, 77) }
+    let c = FlavaTrainingPresets.smallConfig(vocabSize: 30522)
+    return (c, c.imageConfig.imageSize, 32)
+}
+
+/// Rows `rows` of a fixed synthetic image-text pretraining batch of `batch` samples (seed 1): random ids, one MLM
+/// label per text, random pixels and codebook pixels, a third of the patches masked, sample 0 the ITM negative.
+func syntheticPretrainingBatch(_ config: FlavaConfig, imageSize: Int, tokens: Int, batch B: Int, rows: Range<Int>) -> FlavaPreTrainingInput {
+    var g = SeededGenerator(seed: 1)
+    let n = (imageSize / config.imageConfig.patchSize) * (imageSize / config.imageConfig.patchSize)
+    let cb = n.squareRootInt * 8
+    let ids = IntTensor(shape: [B, tokens], (0..<(B * tokens)).map { _ in 1000 + Int(g.next() % 20000) })
+    var mlm = [Int](repeating: -100, count: B * tokens); for i in 0..<B { mlm[i * tokens + 2] = ids.values[i * tokens + 2] }
+    let px = Tensor.randomNormal([B, 3, imageSize, imageSize], using: &g)
+    let cpx = Tensor.randomUniform([B, 3, cb, cb], low: 0.1, high: 0.9, using: &g)
+    let whole = rows == 0..<B
+    func slice(_ t: IntTensor) -> IntTensor {
+        if whole { return t }
+        let w = t.count / t.shape[0]
+        return IntTensor(shape: [rows.count] + t.shape.dropFirst(), Array(t.values[(rows.lowerBound * w)..<(rows.upperBound * w)]))
+    }
+    func slice(_ t: Tensor) -> Tensor { whole ? t : ShapeKernel.slice(t, axis: 0, start: rows.lowerBound, end: rows.upperBound) }
+    let mine = slice(ids)
+    return FlavaPreTrainingInput(inputIds: mine, inputIdsMasked: mine, attentionMask: IntTensor(shape: [rows.count, tokens], repeating: 1),
+        pixelValues: slice(px), codebookPixelValues: slice(cpx),
+        boolMaskedPos: slice(IntTensor(shape: [B, n], (0..<(B * n)).map { $0 % 3 == 0 ? 1 : 0 })),
+        mlmLabels: slice(IntTensor(shape: [B, tokens], mlm)), itmLabels: slice(IntTensor(shape: [B], (0..<B).map { $0 == 0 ? 0 : 1 })))
+}
+
 struct TrainStep: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train-step",
         abstract: "One FlavaForPreTraining step on an image-text batch (contrastive + ITM + MMM losses, backward, AdamW), at FlavaConfig() size or small.")
@@ -262,28 +297,15 @@ struct TrainStep: ParsableCommand {
     @Flag(help: "After the timed steps, one more step split into forward / backward / optimizer, with backward time by op.") var profile = false
 
     func run() throws {
-        var config = FlavaConfig()
-        var imageSize = 224, tokens = 77
-        if size == "small" {
-            config = FlavaTrainingPresets.smallConfig(vocabSize: 30522)
-            imageSize = config.imageConfig.imageSize; tokens = 32
-        }
+        let (config, imageSize, tokens) = trainingBenchShape(size)
         if let dumpConfig { try config.save(dumpConfig) }
         var ini = Initializer(seed: 0)
         let model = FlavaForPreTraining(config, init: &ini)
         model.train()
         model.setGradientCheckpointing(gradCheckpointing)
         let opt = AdamW(namedParameters: model.namedParameters().filter { $0.variable.requiresGrad }, .init(learningRate: 1e-4, weightDecay: 0.1))
-        var g = SeededGenerator(seed: 1)
-        let b = batchSize, n = (imageSize / config.imageConfig.patchSize) * (imageSize / config.imageConfig.patchSize)
-        let cb = n.squareRootInt * 8
-        let ids = IntTensor(shape: [b, tokens], (0..<(b * tokens)).map { _ in 1000 + Int(g.next() % 20000) })
-        var mlm = [Int](repeating: -100, count: b * tokens); for i in 0..<b { mlm[i * tokens + 2] = ids.values[i * tokens + 2] }
-        let input = FlavaPreTrainingInput(inputIds: ids, inputIdsMasked: ids, attentionMask: IntTensor(shape: [b, tokens], repeating: 1),
-            pixelValues: Tensor.randomNormal([b, 3, imageSize, imageSize], using: &g),
-            codebookPixelValues: Tensor.randomUniform([b, 3, cb, cb], low: 0.1, high: 0.9, using: &g),
-            boolMaskedPos: IntTensor(shape: [b, n], (0..<(b * n)).map { $0 % 3 == 0 ? 1 : 0 }),
-            mlmLabels: IntTensor(shape: [b, tokens], mlm), itmLabels: IntTensor(shape: [b], (0..<b).map { $0 == 0 ? 0 : 1 }))
+        let b = batchSize
+        let input = syntheticPretrainingBatch(config, imageSize: imageSize, tokens: tokens, batch: b, rows: 0..<b)
         func step() {
             model.zeroGrad()
             let out = model(input)
@@ -351,34 +373,13 @@ struct DataParallelStep: ParsableCommand {
     func run() throws {
         let comm = try DataParallel.world()
         defer { DataParallel.finish() }
-        var config = FlavaConfig()
-        var imageSize = 224, tokens = 77
-        if size == "small" {
-            config = FlavaTrainingPresets.smallConfig(vocabSize: 30522)
-            imageSize = config.imageConfig.imageSize; tokens = 32
-        }
+        let (config, imageSize, tokens) = trainingBenchShape(size)
         guard batchSize % comm.size == 0 else { throw ValidationError("--batch-size must split evenly across \(comm.size) ranks") }
         var ini = Initializer(seed: 0)
         let model = FlavaForPreTraining(config, init: &ini)
         // The global batch (the same on every rank), then this rank's rows.
-        var g = SeededGenerator(seed: 1)
         let B = batchSize, b = B / comm.size, r0 = comm.rank * b
-        let n = (imageSize / config.imageConfig.patchSize) * (imageSize / config.imageConfig.patchSize)
-        let cb = n.squareRootInt * 8
-        let ids = IntTensor(shape: [B, tokens], (0..<(B * tokens)).map { _ in 1000 + Int(g.next() % 20000) })
-        var mlm = [Int](repeating: -100, count: B * tokens); for i in 0..<B { mlm[i * tokens + 2] = ids.values[i * tokens + 2] }
-        let px = Tensor.randomNormal([B, 3, imageSize, imageSize], using: &g)
-        let cpx = Tensor.randomUniform([B, 3, cb, cb], low: 0.1, high: 0.9, using: &g)
-        func rows(_ t: IntTensor) -> IntTensor {
-            let w = t.count / t.shape[0]
-            return IntTensor(shape: [b] + t.shape.dropFirst(), Array(t.values[(r0 * w)..<((r0 + b) * w)]))
-        }
-        let myIds = rows(ids)
-        var input = FlavaPreTrainingInput(inputIds: myIds, inputIdsMasked: myIds, attentionMask: IntTensor(shape: [b, tokens], repeating: 1),
-            pixelValues: ShapeKernel.slice(px, axis: 0, start: r0, end: r0 + b),
-            codebookPixelValues: ShapeKernel.slice(cpx, axis: 0, start: r0, end: r0 + b),
-            boolMaskedPos: rows(IntTensor(shape: [B, n], (0..<(B * n)).map { $0 % 3 == 0 ? 1 : 0 })),
-            mlmLabels: rows(IntTensor(shape: [B, tokens], mlm)), itmLabels: rows(IntTensor(shape: [B], (0..<B).map { $0 == 0 ? 0 : 1 })))
+        var input = syntheticPretrainingBatch(config, imageSize: imageSize, tokens: tokens, batch: B, rows: r0..<(r0 + b))
         input.communicator = comm
         var settings = TrainingSettings(steps: warmup + iterations, learningRate: 1e-4, weightDecay: 0.1, warmupSteps: 0, maxGradNorm: 1)
         settings.shardOptimizer = shardOptimizer

@@ -59,18 +59,7 @@ public final class Int8Linear: @unchecked Sendable {
         let out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
         guard m > 0 else { return out }
         let path = Int8Linear.checked(chosen)
-        var q = [Int8](repeating: 0, count: m * paddedIn), rowScales = [Float](repeating: 0, count: m)
-        x.withBuffer { xb in
-            q.withUnsafeMutableBufferPointer { qb in
-                rowScales.withUnsafeMutableBufferPointer { sb in
-                    let (xp, qp, sp) = (xb.baseAddress!, qb.baseAddress!, sb.baseAddress!)
-                    Parallel.forRanges(m, costPerItem: inFeatures) { r in
-                        flava_qgemm_quantize(xp + r.lowerBound * inFeatures, r.count, inFeatures, inFeatures,
-                                             qp + r.lowerBound * paddedIn, sp + r.lowerBound, path)
-                    }
-                }
-            }
-        }
+        let (q, rowScales) = quantizeRows(x, m: m, path: path)
         run(q, rowScales, m: m, into: out.storage.pointer, mode: gelu ? Int32(FLAVA_QGEMM_GELU) : Int32(FLAVA_QGEMM_FLOAT), path: path)
         return out
     }
@@ -91,11 +80,24 @@ public final class Int8Linear: @unchecked Sendable {
     /// The quantized rows and scales of x [m, in] for the path in use (as the product quantizes them; on the
     /// AVX-512 VNNI path each byte is the value + 128 as an unsigned byte).
     public func quantize(_ x: Tensor, path chosen: Int8GEMM.Path? = nil) -> (q: [Int8], scales: [Float]) {
-        let path = Int8Linear.checked(chosen)
-        let m = x.count / inFeatures
-        var q = [Int8](repeating: 0, count: m * paddedIn), s = [Float](repeating: 0, count: m)
-        x.withBuffer { flava_qgemm_quantize($0.baseAddress, m, inFeatures, inFeatures, &q, &s, path) }
-        return (q, s)
+        quantizeRows(x, m: x.count / inFeatures, path: Int8Linear.checked(chosen))
+    }
+
+    /// Rows of x quantized for `path`, split over the threads.
+    private func quantizeRows(_ x: Tensor, m: Int, path: Int32) -> (q: [Int8], scales: [Float]) {
+        var q = [Int8](repeating: 0, count: m * paddedIn), rowScales = [Float](repeating: 0, count: m)
+        x.withBuffer { xb in
+            q.withUnsafeMutableBufferPointer { qb in
+                rowScales.withUnsafeMutableBufferPointer { sb in
+                    guard let xp = xb.baseAddress, let qp = qb.baseAddress, let sp = sb.baseAddress else { return }
+                    Parallel.forRanges(m, costPerItem: inFeatures) { r in
+                        flava_qgemm_quantize(xp + r.lowerBound * inFeatures, r.count, inFeatures, inFeatures,
+                                             qp + r.lowerBound * paddedIn, sp + r.lowerBound, path)
+                    }
+                }
+            }
+        }
+        return (q, rowScales)
     }
 
     /// The packed int8 weight of output n, input k (for tests).

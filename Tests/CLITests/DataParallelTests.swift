@@ -11,9 +11,9 @@ import TestSupport
 
 private let mpirun: String? = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
-/// Runs `program args` on `np` ranks over TCP on loopback (the settings a container needs; DISTRIBUTED.md §5).
-private func runMPI(np: Int, _ program: String, _ args: [String], limit: Int = 600,
-                    environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+/// `program args` on `np` ranks over TCP on loopback (the settings a container needs; DISTRIBUTED.md §5), under
+/// `timeout` (which ends mpirun and its ranks after `limit` seconds); not started yet.
+private func mpiJob(np: Int, _ program: String, _ args: [String], limit: Int, environment: [String: String]) -> Process {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
     p.arguments = ["-k", "10", String(limit), mpirun!, "-np", String(np), "--oversubscribe", "--mca", "btl", "self,tcp",
@@ -24,21 +24,19 @@ private func runMPI(np: Int, _ program: String, _ args: [String], limit: Int = 6
     for (k, v) in environment { env[k] = v }
     p.environment = env
     p.currentDirectoryURL = TestPaths.packageRoot
+    return p
+}
+
+/// Runs `program args` on `np` ranks to the end (see mpiJob).
+private func runMPI(np: Int, _ program: String, _ args: [String], limit: Int = 600,
+                    environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+    let p = mpiJob(np: np, program, args, limit: limit, environment: environment)
     let out = Pipe(), err = Pipe()
     p.standardOutput = out; p.standardError = err
     try p.run()
     let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
-
-private func losses(_ path: String) throws -> [Int: [String: Double]] {
-    var out: [Int: [String: Double]] = [:]
-    for line in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n") {
-        let e = try JSONDecoder().decode(TrainingLogEntry.self, from: Data(line.utf8))
-        out[e.step] = e.losses
-    }
-    return out
 }
 
 /// The largest relative difference of the losses of `steps`.
@@ -66,14 +64,14 @@ struct DataParallelTests {
         let dir = TestPaths.temporaryDirectory().path
         let one = try runFlava(Self.pretrain + ["--output", dir + "/one"])
         #expect(one.status == 0, "\(one.err)")
-        let a = try losses(dir + "/one/metrics.jsonl")
+        let a = try metricsLosses(dir + "/one/metrics.jsonl")
         for sharded in [false, true] {
             let out = dir + (sharded ? "/two-sharded" : "/two")
             let r = try runMPI(np: 2, "flava", Self.pretrain + ["--output", out] + (sharded ? ["--shard-optimizer"] : []))
             #expect(r.status == 0, "\(r.err.suffix(2000))")
             #expect(r.out.contains("data-parallel: 2 ranks, 4 samples each per batch of 8"), "\(r.out)")
             #expect(r.out.contains("weights bit-identical on all 2 ranks"), "\(r.out)")
-            let b = try losses(out + "/metrics.jsonl")
+            let b = try metricsLosses(out + "/metrics.jsonl")
             #expect(worst(a, b, 1...1) <= 1e-4, "first step, sharded \(sharded): \(a[1] ?? [:]) vs \(b[1] ?? [:])")
             #expect(worst(a, b, 1...8) <= 1e-3, "eight steps, sharded \(sharded)")
         }
@@ -83,7 +81,7 @@ struct DataParallelTests {
         try FileManager.default.removeItem(atPath: resumed + "/metrics.jsonl")
         let r = try runFlava(Self.pretrain + ["--output", resumed, "--resume", resumed + "/checkpoint-4"])
         #expect(r.status == 0, "\(r.err)")
-        let c = try losses(resumed + "/metrics.jsonl")
+        let c = try metricsLosses(resumed + "/metrics.jsonl")
         #expect(Set(c.keys) == Set(5...8))
         #expect(worst(a, c, 5...8) <= 1e-3)
         try? FileManager.default.removeItem(atPath: dir)
@@ -110,14 +108,14 @@ struct DataParallelTests {
             #expect(two.status == 0, "\(name): \(two.err.suffix(2000))")
             #expect(two.out.contains("data-parallel: 2 ranks, 4 images each per batch of 8"), "\(two.out)")
             #expect(two.out.contains("weights bit-identical on all 2 ranks"), "\(two.out)")
-            let a = try losses(dir + "/\(name)-one/metrics.jsonl"), b = try losses(dir + "/\(name)-two/metrics.jsonl")
+            let a = try metricsLosses(dir + "/\(name)-one/metrics.jsonl"), b = try metricsLosses(dir + "/\(name)-two/metrics.jsonl")
             #expect(worst(a, b, 1...1) <= 1e-4, "\(name), first step: \(a[1] ?? [:]) vs \(b[1] ?? [:])")
             #expect(worst(a, b, 1...6) <= 1e-2, "\(name), six steps")
             #expect(FileManager.default.fileExists(atPath: dir + "/\(name)-two/model.safetensors"))
             // Rank 0's checkpoint of step 3, resumed by one process.
             let resumed = try runFlava(args + ["--output", dir + "/\(name)-resumed", "--resume", dir + "/\(name)-two/checkpoint-3"])
             #expect(resumed.status == 0, "\(name): \(resumed.err)")
-            let c = try losses(dir + "/\(name)-resumed/metrics.jsonl")
+            let c = try metricsLosses(dir + "/\(name)-resumed/metrics.jsonl")
             #expect(Set(c.keys) == Set(4...6))
             #expect(worst(b, c, 4...4) <= 1e-4, "\(name), resumed: \(b[4] ?? [:]) vs \(c[4] ?? [:])")
         }
@@ -136,7 +134,7 @@ struct DataParallelTests {
         let two = try runMPI(np: 2, "flava", args + ["--output", dir + "/two"])
         #expect(two.status == 0, "\(two.err.suffix(2000))")
         #expect(two.out.contains("data-parallel: 2 ranks sharing each batch of 6"), "\(two.out)")
-        let a = try losses(dir + "/one/checkpoints/metrics.jsonl"), b = try losses(dir + "/two/checkpoints/metrics.jsonl")
+        let a = try metricsLosses(dir + "/one/checkpoints/metrics.jsonl"), b = try metricsLosses(dir + "/two/checkpoints/metrics.jsonl")
         #expect(worst(a, b, 1...4) <= 1e-4)
         func table(_ s: String) -> [Substring] { s.split(separator: "\n").filter { $0.contains("scenes") } }
         #expect(!table(one.out).isEmpty && table(one.out) == table(two.out), "\(one.out)\n\(two.out)")
@@ -157,16 +155,9 @@ struct DataParallelTests {
 
     /// Starts a long 2-rank pretraining run in `dir` and waits until it trains (metrics.jsonl has a line).
     private func startLongRun(_ dir: String, environment: [String: String] = [:]) throws -> (Process, Pipe) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        p.arguments = ["-k", "10", "300", mpirun!, "-np", "2", "--oversubscribe", "--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo",
-                       "--mca", "oob_tcp_if_include", "lo", TestPaths.packageRoot.appendingPathComponent(".build/release/flava").path,
-                       "pretrain", "--size", "tiny", "--steps", "100000", "--batch-size", "8", "--codebook-steps", "2",
-                       "--checkpoint-every", "100000", "--eval-every", "100000", "--output", dir]
-        var env = ProcessInfo.processInfo.environment
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"; env["FLAVA_NO_PROGRESS"] = "1"
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
+        let p = mpiJob(np: 2, "flava", ["pretrain", "--size", "tiny", "--steps", "100000", "--batch-size", "8", "--codebook-steps", "2",
+                                        "--checkpoint-every", "100000", "--eval-every", "100000", "--output", dir],
+                       limit: 300, environment: environment)
         let err = Pipe()
         p.standardOutput = FileHandle.nullDevice; p.standardError = err
         try p.run()
@@ -248,7 +239,7 @@ struct DataParallelTests {
         let two = try script([flava] + args + ["--output", dir + "/two"])
         #expect(two.status == 0, "\(two.out.suffix(3000))")
         #expect(two.out.contains("weights bit-identical on all 2 ranks"), "\(two.out.suffix(2000))")
-        #expect(worst(try losses(dir + "/one/metrics.jsonl"), try losses(dir + "/two/metrics.jsonl"), 1...3) <= 1e-3)
+        #expect(worst(try metricsLosses(dir + "/one/metrics.jsonl"), try metricsLosses(dir + "/two/metrics.jsonl"), 1...3) <= 1e-3)
         try? FileManager.default.removeItem(atPath: dir)
     }
 

@@ -6,16 +6,6 @@ import Foundation
 import FlavaKit
 import TestSupport
 
-/// step → losses of a metrics.jsonl.
-private func losses(_ path: String) throws -> [Int: [String: Double]] {
-    var out: [Int: [String: Double]] = [:]
-    for line in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n") {
-        let e = try JSONDecoder().decode(TrainingLogEntry.self, from: Data(line.utf8))
-        out[e.step] = e.losses
-    }
-    return out
-}
-
 /// Runs `flava args` and kills it with SIGKILL once `waitFor` exists (or lets it finish on a fast machine).
 private func runAndKill(_ args: [String], once waitFor: String) throws {
     let p = Process()
@@ -53,7 +43,7 @@ private func expectSameLosses(_ a: [Int: [String: Double]], _ c: [Int: [String: 
     let c = try runFlava(common + ["--output", base + "/c", "--resume", base + "/b/checkpoint-8"])
     #expect(c.status == 0, "\(c.err)")
     #expect(c.out.contains("resumed from"))
-    expectSameLosses(try losses(base + "/a/metrics.jsonl"), try losses(base + "/c/metrics.jsonl"), steps: 9...12)
+    expectSameLosses(try metricsLosses(base + "/a/metrics.jsonl"), try metricsLosses(base + "/c/metrics.jsonl"), steps: 9...12)
     // The checkpoints are still there beside the final codebook (carried over by its atomic save).
     #expect(FileManager.default.fileExists(atPath: base + "/a/checkpoint-8/optimizer.safetensors"))
     // A folder that is not a checkpoint is refused before any work, in one line.
@@ -85,7 +75,7 @@ private func expectSameLosses(_ a: [Int: [String: Double]], _ c: [Int: [String: 
     try runAndKill(common + ["--output", base + "/b"], once: base + "/b/checkpoints/checkpoint-8")
     let c = try runFlava(common + ["--output", base + "/c", "--resume", base + "/b/checkpoints/checkpoint-8"])
     #expect(c.status == 0, "\(c.err)")
-    expectSameLosses(try losses(base + "/a/checkpoints/metrics.jsonl"), try losses(base + "/c/checkpoints/metrics.jsonl"), steps: 9...12)
+    expectSameLosses(try metricsLosses(base + "/a/checkpoints/metrics.jsonl"), try metricsLosses(base + "/c/checkpoints/metrics.jsonl"), steps: 9...12)
     let wa = try SafeTensorsFile(path: base + "/a/model.safetensors"), wc = try SafeTensorsFile(path: base + "/c/model.safetensors")
     for key in wa.keys { #expect(closenessReport(try wc.floatTensor(key), try wa.floatTensor(key), atol: 1e-6, rtol: 1e-5) == nil, "\(key)") }
     // A folder that is not a checkpoint is refused in one line.

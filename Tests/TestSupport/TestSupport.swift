@@ -62,3 +62,13 @@ public func runFlava(_ args: [String], input: String? = nil, executable: String 
     killer.cancel()
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
+
+/// step → losses of a run's metrics.jsonl (one TrainingLogEntry per line).
+public func metricsLosses(_ path: String) throws -> [Int: [String: Double]] {
+    var out: [Int: [String: Double]] = [:]
+    for line in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n") {
+        let e = try JSONDecoder().decode(TrainingLogEntry.self, from: Data(line.utf8))
+        out[e.step] = e.losses
+    }
+    return out
+}

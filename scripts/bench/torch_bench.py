@@ -25,6 +25,21 @@ def peak_rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def pretraining_inputs(cfg, b, L):
+    """flava-bench's synthetic image-text pretraining batch: random ids with one MLM label each, random pixels and
+    codebook pixels, a third of the patches masked, sample 0 the ITM negative (keyword arguments of
+    FlavaForPreTraining)."""
+    size, patch = cfg.image_config.image_size, cfg.image_config.patch_size
+    n = (size // patch) ** 2
+    cb = int(round(n ** 0.5)) * 8
+    ids = torch.randint(1000, 21000, (b, L)) % cfg.text_config.vocab_size
+    mlm = torch.full((b, L), -100); mlm[:, 2] = ids[:, 2]
+    return dict(input_ids=ids, input_ids_masked=ids, attention_mask=torch.ones(b, L, dtype=torch.long),
+                pixel_values=torch.randn(b, 3, size, size), codebook_pixel_values=torch.rand(b, 3, cb, cb) * 0.8 + 0.1,
+                bool_masked_pos=(torch.arange(b * n).reshape(b, n) % 3 == 0).long(), mlm_labels=mlm,
+                itm_labels=torch.tensor([0] + [1] * (b - 1)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["gemm", "int8-gemm", "layer", "model", "train-step"])
@@ -72,16 +87,8 @@ def main():
         cfg = FlavaConfig.from_json_file(a.config) if a.config else FlavaConfig()
         model = FlavaForPreTraining(cfg).train()
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.1)
-        b, L = a.batch, a.tokens
-        size, patch = cfg.image_config.image_size, cfg.image_config.patch_size
-        n = (size // patch) ** 2
-        cb = int(round(n ** 0.5)) * 8
-        ids = torch.randint(1000, 21000, (b, L)) % cfg.text_config.vocab_size
-        mlm = torch.full((b, L), -100); mlm[:, 2] = ids[:, 2]
-        kw = dict(input_ids=ids, input_ids_masked=ids, attention_mask=torch.ones(b, L, dtype=torch.long),
-                  pixel_values=torch.randn(b, 3, size, size), codebook_pixel_values=torch.rand(b, 3, cb, cb) * 0.8 + 0.1,
-                  bool_masked_pos=(torch.arange(b * n).reshape(b, n) % 3 == 0).long(), mlm_labels=mlm,
-                  itm_labels=torch.tensor([0] + [1] * (b - 1)), return_loss=True)
+        b = a.batch
+        kw = dict(pretraining_inputs(cfg, b, a.tokens), return_loss=True)
         def step():
             opt.zero_grad(set_to_none=True)
             model(**kw).loss.backward()

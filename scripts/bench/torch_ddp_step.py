@@ -13,6 +13,7 @@ through the gather: global_backprop_contrastive.)
 import argparse, json, os, resource, time
 import torch
 import torch.distributed as dist
+from torch_bench import pretraining_inputs   # the same batch as torch_bench.py train-step
 
 
 def main():
@@ -35,18 +36,10 @@ def main():
         model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.1)
-    B, L = a.batch, a.tokens
+    B = a.batch
     b = B // world; r0 = rank * b
-    size, patch = cfg.image_config.image_size, cfg.image_config.patch_size
-    n = (size // patch) ** 2
-    cb = int(round(n ** 0.5)) * 8
-    ids = torch.randint(1000, 21000, (B, L)) % cfg.text_config.vocab_size
-    mlm = torch.full((B, L), -100); mlm[:, 2] = ids[:, 2]
-    full = dict(input_ids=ids, input_ids_masked=ids, attention_mask=torch.ones(B, L, dtype=torch.long),
-                pixel_values=torch.randn(B, 3, size, size), codebook_pixel_values=torch.rand(B, 3, cb, cb) * 0.8 + 0.1,
-                bool_masked_pos=(torch.arange(B * n).reshape(B, n) % 3 == 0).long(), mlm_labels=mlm,
-                itm_labels=torch.tensor([0] + [1] * (B - 1)))
-    kw = {k: v[r0:r0 + b] for k, v in full.items()}
+    # The global batch (the same on every rank: seeded alike), then this rank's rows.
+    kw = {k: v[r0:r0 + b] for k, v in pretraining_inputs(cfg, B, a.tokens).items()}
 
     def step():
         opt.zero_grad(set_to_none=True)
