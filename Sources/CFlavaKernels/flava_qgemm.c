@@ -16,6 +16,7 @@
 //   0 = portable C.
 // Every path computes the same int32 sums exactly; only the float epilogue (scale, bias, GELU) rounds.
 #include "flava_kernels.h"
+#include "flava_math.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,7 +26,11 @@
 #include <immintrin.h>
 #endif
 
-#define INLINE static inline __attribute__((always_inline))
+
+// Round to nearest, ties to even, for |v| < 2²² (here |v| ≤ 127 before clamping, or a non-finite value that the
+// clamp or the zero scale handles): adding and taking back 1.5·2²³ leaves the integer part. No libm call, so
+// it vectorizes in every compilation (rintf needs SSE4.1 and is a call in the portable one).
+INLINE float round_even(float v) { return (v + 12582912.0f) - 12582912.0f; }
 
 long flava_qgemm_padded_k(long k) { return (k + 3) / 4 * 4; }
 long flava_qgemm_packed_bytes(long n, long k) { return (n + 15) / 16 * 16 * flava_qgemm_padded_k(k); }
@@ -42,7 +47,7 @@ void flava_qgemm_pack(const float *w, long n, long k, int8_t *packed, float *sca
         int32_t sum = 0;
         int8_t *blk = packed + (c / 16) * 16 * kp;
         for (long i = 0; i < k; i++) {
-            float q = nearbyintf(row[i] * inv);
+            float q = round_even(row[i] * inv);
             q = q > 127 ? 127 : (q < -127 ? -127 : q);
             int8_t v = (int8_t)q;
             blk[(i / 4) * 64 + (c % 16) * 4 + (i % 4)] = v;
@@ -52,9 +57,10 @@ void flava_qgemm_pack(const float *w, long n, long k, int8_t *packed, float *sca
     }
 }
 
-void flava_qgemm_quantize(const float *x, long m, long k, long lda, int8_t *q, float *scales, int path) {
+// One row: amax, scale, then q = round(x·127/amax) clamped to ±127 (+ the VNNI shift). Plain loops without libm
+// calls so that clang vectorizes them in each target's compilation below.
+INLINE void quantize_rows(const float *x, long m, long k, long lda, int8_t *q, float *scales, uint8_t shift) {
     long kp = flava_qgemm_padded_k(k);
-    uint8_t shift = path == 2 ? 128 : 0;
     for (long r = 0; r < m; r++) {
         const float *row = x + r * lda;
         float amax = 0;
@@ -63,27 +69,63 @@ void flava_qgemm_quantize(const float *x, long m, long k, long lda, int8_t *q, f
         scales[r] = amax > 0 ? amax / 127.0f : 0.0f;
         uint8_t *out = (uint8_t *)(q + r * kp);
         for (long i = 0; i < k; i++) {
-            float v = nearbyintf(row[i] * inv);
+            float v = round_even(row[i] * inv);
             v = v > 127 ? 127 : (v < -127 ? -127 : v);
-            out[i] = (uint8_t)((int8_t)v) + shift;
+            out[i] = (uint8_t)((int32_t)v + shift);
         }
         for (long i = k; i < kp; i++) out[i] = shift;
     }
 }
 
-// The epilogue of one tile row: acc (16 int32, with the VNNI shift still in) → out[0..<count).
-INLINE void epilogue(const int32_t *acc, int vnni, const int32_t *colsum, float ascale, const float *wscale,
-                     const float *bias, float *out, long count, int mode) {
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
+static void quantize_avx512(const float *x, long m, long k, long lda, int8_t *q, float *scales, uint8_t shift) {
+    quantize_rows(x, m, k, lda, q, scales, shift);
+}
+__attribute__((target("avx2,fma")))
+static void quantize_avx2(const float *x, long m, long k, long lda, int8_t *q, float *scales, uint8_t shift) {
+    quantize_rows(x, m, k, lda, q, scales, shift);
+}
+#endif
+
+void flava_qgemm_quantize(const float *x, long m, long k, long lda, int8_t *q, float *scales, int path) {
+    uint8_t shift = path == 2 ? 128 : 0;
+#if defined(__x86_64__)
+    if (path == 2) { quantize_avx512(x, m, k, lda, q, scales, shift); return; }
+    if (path == 1) { quantize_avx2(x, m, k, lda, q, scales, shift); return; }
+#endif
+    quantize_rows(x, m, k, lda, q, scales, shift);
+}
+
+// The epilogue of 16 columns: acc (int32, with the VNNI shift still in) → out. A constant trip count, so in the
+// AVX-512 and AVX2 tiles each loop is one or two vector operations, GELU included.
+INLINE void epilogue16(const int32_t *acc, int vnni, const int32_t *colsum, float ascale, const float *wscale,
+                       const float *bias, float *out, int mode) {
     if (mode == FLAVA_QGEMM_INT32) {
         int32_t *o = (int32_t *)out;
-        for (long c = 0; c < count; c++) o[c] = acc[c] - (vnni ? 128 * colsum[c] : 0);
+        for (int c = 0; c < 16; c++) o[c] = acc[c] - (vnni ? 128 * colsum[c] : 0);
         return;
     }
-    for (long c = 0; c < count; c++) {
-        float v = (float)(acc[c] - (vnni ? 128 * colsum[c] : 0)) * (ascale * wscale[c]);
-        out[c] = bias ? v + bias[c] : v;
+    float v[16];
+    for (int c = 0; c < 16; c++) v[c] = (float)(acc[c] - (vnni ? 128 * colsum[c] : 0)) * (ascale * wscale[c]);
+    if (bias) for (int c = 0; c < 16; c++) v[c] += bias[c];
+    if (mode == FLAVA_QGEMM_GELU) for (int c = 0; c < 16; c++) out[c] = k_gelu(v[c]);
+    else for (int c = 0; c < 16; c++) out[c] = v[c];
+}
+
+// The epilogue of one tile row of `count` columns: whole groups of 16, then the rest column by column.
+INLINE void epilogue(const int32_t *acc, int vnni, const int32_t *colsum, float ascale, const float *wscale,
+                     const float *bias, float *out, long count, int mode) {
+    long c0 = 0;
+    for (; c0 + 16 <= count; c0 += 16)
+        epilogue16(acc + c0, vnni, colsum + c0, ascale, wscale + c0, bias ? bias + c0 : 0, out + c0, mode);
+    for (long c = c0; c < count; c++) {
+        int32_t s = acc[c] - (vnni ? 128 * colsum[c] : 0);
+        if (mode == FLAVA_QGEMM_INT32) { ((int32_t *)out)[c] = s; continue; }
+        float v = (float)s * (ascale * wscale[c]);
+        v = bias ? v + bias[c] : v;
+        out[c] = mode == FLAVA_QGEMM_GELU ? k_gelu(v) : v;
     }
-    if (mode == FLAVA_QGEMM_GELU) flava_gelu(out, out, count);
 }
 
 // MARK: portable

@@ -106,7 +106,7 @@ struct Int8Accuracy: ParsableCommand {
 
     func run() throws {
         let embedder: FlavaEmbedder
-        if let model { embedder = try FlavaEmbedder(directory: model) } else {
+        if let model { embedder = try FlavaEmbedder(directory: model, inferenceOnly: false) } else {
             var ini = Initializer(seed: 0)
             embedder = try FlavaEmbedder(model: FlavaModel(FlavaConfig(), init: &ini), tokenizer: nil)
         }
@@ -121,8 +121,9 @@ struct Int8Accuracy: ParsableCommand {
             let ids = IntTensor(shape: [8, 32], (0..<256).map { _ in 1000 + Int(g.next() % 20000) % c.textConfig.vocabSize })
             batch = FlavaEmbedder.TextBatch(ids: ids, mask: IntTensor(shape: [8, 32], repeating: 1))
         }
+        embedder.model.prepareForInference(.fp32)
         let (i32, t32) = (embedder.imageEmbeddings(pixels), embedder.textEmbeddings(batch))
-        embedder.model.quantize(to: .int8)
+        embedder.model.prepareForInference(.int8)
         let (i8, t8) = (embedder.imageEmbeddings(pixels), embedder.textEmbeddings(batch))
         func cosines(_ a: Tensor, _ b: Tensor) -> [Double] {   // rows are unit vectors
             let d = a.shape[1], x = a.array, y = b.array

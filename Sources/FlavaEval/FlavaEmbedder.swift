@@ -24,11 +24,14 @@ public final class FlavaEmbedder: @unchecked Sendable {
 
     /// Loads config.json, the weights (any layout), vocab.txt (if present) and preprocessor_config.json
     /// (or the FLAVA defaults at the model's image size).
-    /// `precision`: int8 quantizes every Linear of the loaded model for inference (`Module.quantize(to:)`).
-    public init(directory: String, precision: InferencePrecision = .fp32) throws {
+    /// The model is prepared for inference at `precision` (`Module.prepareForInference`: the fused
+    /// query/key/value product; int8: every Linear quantized). `inferenceOnly` (the default) frees the float
+    /// weights those forms replace, so an int8 model takes about a third of the memory; pass false to keep a
+    /// model that can still be trained or saved.
+    public init(directory: String, precision: InferencePrecision = .fp32, inferenceOnly: Bool = true) throws {
         self.directory = directory
         model = try FlavaCheckpoint.loadModel(directory)
-        if precision != .fp32 { model.quantize(to: precision) }
+        model.prepareForInference(precision, releasingFloatWeights: inferenceOnly)
         let vocab = URL(fileURLWithPath: directory).appendingPathComponent("vocab.txt").path
         tokenizer = FileManager.default.fileExists(atPath: vocab) ? try BertTokenizer(vocabFile: vocab) : nil
         try tokenizer?.checkFits(vocabularySize: model.config.textConfig.vocabSize)

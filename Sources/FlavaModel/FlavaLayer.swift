@@ -27,6 +27,8 @@ public final class FlavaSelfAttention: Module {
     @Child("key") public var key: Linear
     @Child("value") public var value: Linear
     public let heads: Int
+    /// The fused query/key/value product of inference (`Module.prepareForInference`).
+    public internal(set) var fusedQKV: FusedLinear?
 
     public init(_ s: FlavaLayerSizes, init ini: inout Initializer) {
         heads = s.numAttentionHeads
@@ -38,9 +40,22 @@ public final class FlavaSelfAttention: Module {
 
     /// h [B, T, H], additive mask [B, T] or nil → context [B, T, H].
     public func callAsFunction(_ h: Variable, mask: Tensor?) -> Variable {
+        if let fusedQKV, !GradMode.isEnabled {                                         // inference: [B, T, 3H]
+            return Variable(AttentionKernel.inference(qkv: fusedQKV(h.value), heads: heads, mask: mask))
+        }
         let q = query(h), k = key(h), v = value(h)                                     // [B, T, H] each
         return scaledDotProductAttention(query: q, key: k, value: v, heads: heads, additiveMask: mask)  // [B, T, H]
     }
+}
+
+extension FlavaSelfAttention: InferenceFusing {
+    /// One product for query, key and value ([3H, H]; int8 or float32) in passes without gradients.
+    public func fuseForInference(_ precision: InferencePrecision) -> [Linear] {
+        fusedQKV = FusedLinear([query, key, value], precision: precision)
+        return [query, key, value]
+    }
+
+    public func dropFusedForms() { fusedQKV = nil }
 }
 
 /// FlavaAttention = FlavaSelfAttention + FlavaSelfOutput (its dense projection; the residual is in the layer).

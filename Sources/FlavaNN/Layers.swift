@@ -13,20 +13,32 @@ public final class Linear: Module {
         if bias { self.bias = Variable(Tensor.zeros([outFeatures]), requiresGrad: true) }
     }
 
-    /// The int8 form (`Module.quantize(to: .int8)`), used by forward passes without gradients (inference);
-    /// training and anything that records the graph still use the float weights.
+    /// The int8 form (`Module.prepareForInference(.int8)`), used by forward passes without gradients
+    /// (inference); training and anything that records the graph still use the float weights.
     public var int8: Int8Linear?
+    /// True once `prepareForInference(_:releasingFloatWeights: true)` freed the float weights: the layer then
+    /// only runs through its inference form (int8 here, or a fused product of its owner).
+    public internal(set) var floatWeightsReleased = false
 
     /// x [..., in] → [..., out].
     public func callAsFunction(_ x: Variable) -> Variable {
-        if let q = int8, !GradMode.isEnabled { return Variable(q(x.value)) }
+        if let q = inferenceForm() { return Variable(q(x.value)) }
         return linear(x, weight: weight, bias: bias)
     }
 
     /// gelu(self(x)); quantized, the GELU runs in the int8 product's epilogue.
     public func gelu(_ x: Variable) -> Variable {
-        if let q = int8, !GradMode.isEnabled { return Variable(q(x.value, gelu: true)) }
+        if let q = inferenceForm() { return Variable(q(x.value, gelu: true)) }
         return FlavaAutograd.gelu(linear(x, weight: weight, bias: bias))
+    }
+
+    func inferenceForm() -> Int8Linear? {
+        if let q = int8, !GradMode.isEnabled || floatWeightsReleased {
+            precondition(!GradMode.isEnabled, "Linear: this model is inference-only (its float weights were released); run it under withNoGrad")
+            return q
+        }
+        precondition(!floatWeightsReleased, "Linear: float weights were released and there is no int8 form for this layer")
+        return nil
     }
 }
 
@@ -37,19 +49,91 @@ public enum InferencePrecision: String, CaseIterable, Sendable {
     case fp32, int8
 }
 
+/// Linear layers that read the same input, concatenated along their outputs into one product for inference
+/// (weight [out₁ + out₂ + …, in]): float32, or int8 per output channel (the same numbers as quantizing each
+/// layer alone). Built from the layers' weights at that moment; a layer without bias contributes zeros.
+public final class FusedLinear: @unchecked Sendable {
+    public let outFeatures: Int
+    public let precision: InferencePrecision
+    let weight: Tensor?, bias: Tensor?, int8: Int8Linear?
+
+    public init(_ layers: [Linear], precision: InferencePrecision) {
+        precondition(!layers.isEmpty && Set(layers.map { $0.weight.shape[1] }).count == 1, "FusedLinear: layers must share their input size")
+        let w = ShapeKernel.concat(layers.map { $0.weight.value }, axis: 0)
+        let b = layers.contains { $0.bias != nil }
+            ? ShapeKernel.concat(layers.map { $0.bias?.value ?? Tensor.zeros([$0.weight.shape[0]]) }, axis: 0) : nil
+        outFeatures = w.shape[0]
+        self.precision = precision
+        if precision == .int8 { int8 = Int8Linear(weight: w, bias: b); weight = nil; bias = nil } else { int8 = nil; weight = w; bias = b }
+    }
+
+    /// x [..., in] → [..., Σ out].
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        if let int8 { return int8(x) }
+        return LinearKernel.forward(x, weight: weight!, bias: bias)
+    }
+
+    /// Bytes held by the fused weights.
+    public var bytes: Int { int8?.bytes ?? (weight!.count + (bias?.count ?? 0)) * 4 }
+}
+
+/// A module that replaces some of its Linear children with a fused inference form (FlavaSelfAttention's
+/// query/key/value). `fuseForInference` builds it and returns the Linears it covers; `dropFusedForms` drops it.
+public protocol InferenceFusing: AnyObject {
+    func fuseForInference(_ precision: InferencePrecision) -> [Linear]
+    func dropFusedForms()
+}
+
 extension Module {
-    /// Sets every Linear of this tree to `precision` for inference (int8: quantizes and packs its current
-    /// weights; fp32: drops the int8 forms). Call it after the weights are loaded. Returns how many Linears.
+    /// Prepares this tree for inference at `precision` from its current weights: modules that fuse layers
+    /// (`InferenceFusing`: the attention's one query/key/value product) build their fused form, and every other
+    /// Linear gets its int8 form when `precision` is int8 (fp32: none). The forms are used only by passes
+    /// without gradients, so training is untouched; after the weights change, call it again (or
+    /// `releaseInferenceForms()`). `releasingFloatWeights`: frees the float weights the inference forms
+    /// replace (the memory of an int8 model is then about a quarter of its Linears'), leaving an inference-only
+    /// model that cannot be trained or saved. Returns how many Linears run through an inference form.
     @discardableResult
-    public func quantize(to precision: InferencePrecision) -> Int {
-        var count = 0
+    public func prepareForInference(_ precision: InferencePrecision, releasingFloatWeights: Bool = false) -> Int {
+        precondition(!isInferenceOnly, "prepareForInference: this model's float weights were released; load it again")
+        releaseInferenceForms()
+        var covered = Set<ObjectIdentifier>()
+        for (_, m) in namedModules() {
+            guard let f = m as? InferenceFusing else { continue }
+            for l in f.fuseForInference(precision) { covered.insert(ObjectIdentifier(l)) }
+        }
+        var replaced: [Linear] = []
         for (_, m) in namedModules() {
             guard let l = m as? Linear else { continue }
-            l.int8 = precision == .int8 ? Int8Linear(weight: l.weight.value, bias: l.bias?.value) : nil
-            count += 1
+            if covered.contains(ObjectIdentifier(l)) { replaced.append(l) } else if precision == .int8 {
+                l.int8 = Int8Linear(weight: l.weight.value, bias: l.bias?.value)
+                replaced.append(l)
+            }
         }
-        return count
+        if releasingFloatWeights {
+            // A weight shared with another module (tied) stays.
+            var uses: [ObjectIdentifier: Int] = [:]
+            for (_, p) in namedParameters() { uses[ObjectIdentifier(p), default: 0] += 1 }
+            for l in replaced where uses[ObjectIdentifier(l.weight)] == 1 {
+                l.weight.value = Tensor.zeros([0, l.weight.shape[1]])
+                l.floatWeightsReleased = true
+            }
+        }
+        return replaced.count
     }
+
+    /// Drops every inference form (int8 and fused); passes without gradients use the float weights again.
+    /// A model whose float weights were released keeps its forms (it has nothing else to run on).
+    public func releaseInferenceForms() {
+        if isInferenceOnly { return }
+        for (_, m) in namedModules() {
+            (m as? InferenceFusing)?.dropFusedForms()
+            (m as? Linear)?.int8 = nil
+        }
+    }
+
+    /// True when `prepareForInference(_:releasingFloatWeights: true)` freed float weights: such a model cannot
+    /// be trained, quantized again or saved.
+    public var isInferenceOnly: Bool { namedModules().contains { ($0.1 as? Linear)?.floatWeightsReleased == true } }
 }
 
 /// nn.LayerNorm over the last dimension.

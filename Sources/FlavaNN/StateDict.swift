@@ -95,6 +95,9 @@ extension Module {
 
     /// Writes the state dict as safetensors (atomically), with `keyPrefix` prepended to every key.
     public func saveSafeTensors(to path: String, keyPrefix: String = "", metadata: [String: String] = ["format": "pt"]) throws {
+        guard !isInferenceOnly else {
+            throw CheckpointError(path, "not written: this model is inference-only (its float weights were released by prepareForInference)")
+        }
         try SafeTensors.write(stateDict(prefix: keyPrefix.hasSuffix(".") ? String(keyPrefix.dropLast()) : keyPrefix)
                                 .map { ($0.key, .float($0.value)) }, metadata: metadata, to: path)
     }

@@ -15,35 +15,57 @@ public enum AttentionKernel {
         let (b, tq, h) = (q.shape[0], q.shape[1], q.shape[2])
         let tk = k.shape[1]
         precondition(k.shape == [b, tk, h] && v.shape == [b, tk, h], "attention: q \(q.shape) k \(k.shape) v \(v.shape)")
+        let probs = Tensor(uninitializedShape: [b, heads, tq, tk])
+        let out = attend(q: q.storage.pointer, k: k.storage.pointer, v: v.storage.pointer, rowStride: h,
+                         b: b, tq: tq, tk: tk, h: h, heads: heads, mask: mask, scale: scale, probs: probs)
+        return (out, Saved(probs: probs))
+    }
+
+    /// Inference (nothing saved for a backward pass) on the fused projection of FlavaSelfAttention: `qkv`
+    /// [B, T, 3H] holds q, k and v side by side in each row. Returns the context [B, T, H]; the probabilities
+    /// live in one [T, T] scratch per worker instead of [B, heads, T, T].
+    public static func inference(qkv: Tensor, heads: Int, mask: Tensor?, scale: Float? = nil) -> Tensor {
+        precondition(qkv.rank == 3 && qkv.shape[2] % 3 == 0, "fused attention wants [B, T, 3H], got \(qkv.shape)")
+        let (b, t, h) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
+        let p = qkv.storage.pointer
+        return attend(q: p, k: p + h, v: p + 2 * h, rowStride: 3 * h, b: b, tq: t, tk: t, h: h, heads: heads,
+                      mask: mask, scale: scale, probs: nil)
+    }
+
+    /// softmax(q·kᵀ·scale + mask)·v for every (batch, head); rows of q, k, v are `rowStride` floats apart, head
+    /// `hi` at columns hi·d ..< (hi+1)·d. Probabilities go to `probs` [B, heads, Tq, Tk] when given.
+    static func attend(q qp: UnsafeMutablePointer<Float>, k kp: UnsafeMutablePointer<Float>, v vp: UnsafeMutablePointer<Float>,
+                       rowStride ld: Int, b: Int, tq: Int, tk: Int, h: Int, heads: Int, mask: Tensor?, scale: Float?,
+                       probs: Tensor?) -> Tensor {
         precondition(h % heads == 0, "hidden \(h) is not divisible by \(heads) heads")
         if let m = mask { precondition(m.shape == [b, tk], "attention mask \(m.shape) should be [\(b), \(tk)]") }
         let d = h / heads
         let sc = scale ?? 1 / Float(d).squareRoot()
-        let probs = Tensor(uninitializedShape: [b, heads, tq, tk])
         let out = Tensor(uninitializedShape: [b, tq, h])
-        let qp = q.storage.pointer, kp = k.storage.pointer, vp = v.storage.pointer
-        let pp = probs.storage.pointer, op = out.storage.pointer
+        let pp = probs?.storage.pointer, op = out.storage.pointer
         let mp = mask?.storage.pointer
         let pairs = b * heads
         BLAS.singleThreaded {
             Parallel.forRanges(pairs, costPerItem: tq * tk * d * 4) { r in
+                let scratch = pp == nil ? UnsafeMutablePointer<Float>.allocate(capacity: tq * tk) : nil
+                defer { scratch?.deallocate() }
                 for pair in r {
                     let bi = pair / heads, hi = pair % heads
-                    let qb = qp + (bi &* tq &* h &+ hi &* d), kb = kp + (bi &* tk &* h &+ hi &* d)
-                    let vb = vp + (bi &* tk &* h &+ hi &* d), ob = op + (bi &* tq &* h &+ hi &* d)
-                    let s = pp + pair &* tq &* tk
-                    BLAS.gemm(transB: true, m: tq, n: tk, k: d, alpha: sc, a: qb, lda: h, b: kb, ldb: h,
+                    let qb = qp + (bi &* tq &* ld &+ hi &* d), kb = kp + (bi &* tk &* ld &+ hi &* d)
+                    let vb = vp + (bi &* tk &* ld &+ hi &* d), ob = op + (bi &* tq &* h &+ hi &* d)
+                    let s = scratch ?? pp! + pair &* tq &* tk
+                    BLAS.gemm(transB: true, m: tq, n: tk, k: d, alpha: sc, a: qb, lda: ld, b: kb, ldb: ld,
                               c: s, ldc: tk)
                     for i in 0..<tq {
                         let row = s + i &* tk
                         if let mp { let mrow = mp + bi &* tk; for j in 0..<tk { row[j] += mrow[j] } }
                         SoftmaxKernel.softmaxRow(row, tk)
                     }
-                    BLAS.gemm(m: tq, n: d, k: tk, a: s, lda: tk, b: vb, ldb: h, c: ob, ldc: h)
+                    BLAS.gemm(m: tq, n: d, k: tk, a: s, lda: tk, b: vb, ldb: ld, c: ob, ldc: h)
                 }
             }
         }
-        return (out, Saved(probs: probs))
+        return out
     }
 
     /// Gradients of q, k, v from the upstream gradient of the context [B, Tq, H].

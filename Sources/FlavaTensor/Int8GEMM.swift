@@ -32,6 +32,9 @@ public final class Int8Linear: @unchecked Sendable {
     let columnSums: [Int32]
     let bias: [Float]?
 
+    /// Bytes held: the packed int8 weights, the scales, column sums and bias.
+    public var bytes: Int { packed.count + (scales.count + columnSums.count + (bias?.count ?? 0)) * 4 }
+
     /// `weight` [out, in] as Linear stores it; `bias` [out] or nil.
     public init(weight: Tensor, bias: Tensor?) {
         precondition(weight.shape.count == 2, "Int8Linear: weight must be [out, in], got \(weight.shape)")

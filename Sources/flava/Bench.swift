@@ -32,7 +32,8 @@ struct Bench: ParsableCommand {
             var ini = Initializer(seed: 0)
             flava = FlavaModel(FlavaConfig(), init: &ini)
         }
-        if precision != .fp32 { flava.quantize(to: precision) }
+        let parameters = flava.parameterCount
+        flava.prepareForInference(precision, releasingFloatWeights: true)
         let c = flava.config
         let tokens = self.tokens ?? min(77, c.textConfig.maxPositionEmbeddings)
         guard tokens <= c.textConfig.maxPositionEmbeddings else {
@@ -66,12 +67,12 @@ struct Bench: ParsableCommand {
         let rss = ProcessMemory.peakResidentBytes
         var t = TextTable(["what", "precision", "batch", "ms/batch", "items/s", "peak RSS MiB", "parameters"])
         t.add([what, precision.rawValue + (precision == .int8 ? " (\(Int8GEMM.path))" : ""), String(batchSize), String(format: "%.1f", median * 1000), String(format: "%.2f", ips),
-               String(format: "%.0f", Double(rss) / 1_048_576), grouped(flava.parameterCount)])
+               String(format: "%.0f", Double(rss) / 1_048_576), grouped(parameters)])
         print(t.render())
         if let summary {
             let json: [String: Any] = ["what": what, "batch_size": batchSize, "iterations": iterations, "tokens": tokens,
                                        "items_per_second": ips, "median_seconds_per_batch": median, "peak_rss_bytes": rss,
-                                       "parameters": flava.parameterCount, "blas_core": BLASRuntime.coreName,
+                                       "parameters": parameters, "blas_core": BLASRuntime.coreName,
                                        "precision": precision.rawValue, "int8_kernel": Int8GEMM.path.description]
             try writeSummary(json, to: summary)
         }

@@ -164,7 +164,7 @@ struct Match: ParsableCommand {
         guard !texts.isEmpty else { throw ValidationError("give at least one --text") }
         let (pt, report) = try FlavaCheckpoint.loadPreTraining(model)
         if report.missing.contains(where: { $0.hasPrefix("itm_head.") }) { throw ConfigError(model, "this checkpoint has no ITM head (a FlavaModel checkpoint?)") }
-        if precision != .fp32 { pt.quantize(to: precision) }
+        pt.prepareForInference(precision, releasingFloatWeights: true)
         let embedder = try FlavaEmbedder(model: pt.flava, tokenizer: BertTokenizer(vocabFile: model + "/vocab.txt"),
                                      processor: FlavaImageProcessor(try FlavaImageProcessorConfig.load(modelDirectory: model, imageSize: pt.config.imageConfig.imageSize)))
         let px = embedder.pixelValues([try RGBImage.load(image)])

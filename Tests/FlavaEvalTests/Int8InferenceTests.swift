@@ -26,7 +26,7 @@ private func cosines(_ a: Tensor, _ b: Tensor) -> [Double] {
     let batch = FlavaEmbedder.TextBatch(ids: ids, mask: IntTensor(shape: [4, 20], repeating: 1))
     let (image32, text32) = (embedder.imageEmbeddings(pixels), embedder.textEmbeddings(batch))
     let mm32 = withNoGrad { model(pixelValues: Variable(pixels), inputIds: ids, attentionMask: batch.mask).multimodalEmbeddings!.value }
-    #expect(model.quantize(to: .int8) > 50)
+    #expect(model.prepareForInference(.int8) > 50)
     let (image8, text8) = (embedder.imageEmbeddings(pixels), embedder.textEmbeddings(batch))
     let mm8 = withNoGrad { model(pixelValues: Variable(pixels), inputIds: ids, attentionMask: batch.mask).multimodalEmbeddings!.value }
     for (name, a, b) in [("image", image32, image8), ("text", text32, text8), ("multimodal", mm32, mm8)] {
@@ -38,8 +38,58 @@ private func cosines(_ a: Tensor, _ b: Tensor) -> [Double] {
     // Recording gradients, the float weights are used: the same output as before quantizing.
     let recorded = model.textEmbedding(ids, attentionMask: batch.mask).value
     #expect(cosines(recorded, text32).allSatisfy { abs($0 - 1) < 1e-6 })
-    model.quantize(to: .fp32)
+    model.releaseInferenceForms()
     #expect(embedder.textEmbeddings(batch).array == text32.array)
+}
+
+@Test func fusedQueryKeyValueIsTheSameAttention() throws {
+    var ini = Initializer(seed: 11)
+    let model = FlavaModel(FlavaTrainingPresets.smallConfig(vocabSize: 300), init: &ini)
+    var g = SeededGenerator(seed: 12)
+    let s = model.config.imageConfig.imageSize
+    let pixels = Tensor.randomNormal([2, 3, s, s], using: &g)
+    let ids = IntTensor(shape: [2, 9], (0..<18).map { _ in 5 + Int(g.next() % 290) })
+    let mask = IntTensor(shape: [2, 9], [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0])
+    func run() -> [Float] {
+        withNoGrad { model(pixelValues: Variable(pixels), inputIds: ids, attentionMask: mask).multimodalEmbeddings!.value.array }
+    }
+    let plain = run()
+    // fp32: the Linears other than query/key/value keep no inference form; the fused product replaces three.
+    let fused = model.prepareForInference(.fp32)
+    #expect(fused == 3 * (model.config.imageConfig.numHiddenLayers + model.config.textConfig.numHiddenLayers + model.config.multimodalConfig.numHiddenLayers))
+    let viaFused = run()
+    #expect(zip(plain, viaFused).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($0)) })
+    // The attention kernel on [B, T, 3H] equals the one on q, k, v apart.
+    let qkv = Tensor.randomNormal([2, 7, 3 * 16], using: &g)
+    let parts = (0..<3).map { i in Tensor(shape: [2, 7, 16], (0..<(2 * 7)).flatMap { r in (0..<16).map { qkv[flat: r * 48 + i * 16 + $0] } }) }
+    let additive = Tensor(shape: [2, 7], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -Float.greatestFiniteMagnitude, -Float.greatestFiniteMagnitude, -Float.greatestFiniteMagnitude])
+    let (apart, _) = AttentionKernel.forward(q: parts[0], k: parts[1], v: parts[2], heads: 4, mask: additive)
+    #expect(AttentionKernel.inference(qkv: qkv, heads: 4, mask: additive).array == apart.array)
+    // Gradients still flow through the three Linears.
+    model.zeroGrad()
+    model.textModel(ids, attentionMask: mask).lastHiddenState.sum().backward()
+    #expect(model.textModel.encoder.layers[0].attention.attention.query.weight.grad != nil)
+}
+
+@Test func inferenceOnlyModelReleasesItsFloatWeights() throws {
+    var ini = Initializer(seed: 13)
+    let model = FlavaModel(FlavaTrainingPresets.smallConfig(vocabSize: 300), init: &ini)
+    var g = SeededGenerator(seed: 14)
+    let ids = IntTensor(shape: [2, 8], (0..<16).map { _ in 5 + Int(g.next() % 290) })
+    let mask = IntTensor(shape: [2, 8], repeating: 1)
+    let floatBytes = model.parameters.reduce(0) { $0 + $1.value.count } * 4
+    model.prepareForInference(.int8)
+    let kept = withNoGrad { model.textModel(ids, attentionMask: mask).lastHiddenState.value.array }
+    model.prepareForInference(.int8, releasingFloatWeights: true)
+    #expect(model.isInferenceOnly)
+    let released = withNoGrad { model.textModel(ids, attentionMask: mask).lastHiddenState.value.array }
+    #expect(released == kept)
+    let left = model.parameters.reduce(0) { $0 + $1.value.count } * 4
+    #expect(left < floatBytes / 4, "float weights left: \(left) of \(floatBytes) bytes")
+    let dir = TestPaths.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    #expect(throws: CheckpointError.self) { try model.saveSafeTensors(to: dir.path + "/model.safetensors") }
+    #expect(!FileManager.default.fileExists(atPath: dir.path + "/model.safetensors"))
 }
 
 @Test func int8LinearGELUIsTheFusedForm() {

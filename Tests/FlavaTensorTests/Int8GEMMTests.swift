@@ -100,3 +100,25 @@ private let sizes: [(m: Int, k: Int, n: Int)] = [(1, 7, 1), (7, 65, 197), (65, 1
     let empty = lin(Tensor.zeros([0, 9]))
     #expect(empty.shape == [0, 5])
 }
+
+@Test(arguments: paths) func activationsAndWeightsRoundToNearestEven(_ path: Int8GEMM.Path) {
+    // Rows whose max is 127 make x·127/amax = x: halves land exactly on ties (0.5 → 0, 1.5 → 2, −2.5 → −2).
+    let k = 37
+    let rows: [[Float]] = [(0..<k).map { i in i == 0 ? 127 : Float(i % 9) - 4.5 },
+                           (0..<k).map { i in i == 0 ? -127 : Float(i) * 0.5 - 9 },
+                           [Float](repeating: 0, count: k),
+                           (0..<k).map { Float($0) * 0.37 + 0.01 }]
+    let x = Tensor(shape: [rows.count, k], rows.flatMap { $0 })
+    let lin = Int8Linear(weight: x, bias: nil)           // the same rows as weights: each row is its own channel
+    let (q, scales) = lin.quantize(x, path: path)
+    let kp = q.count / rows.count
+    for (r, row) in rows.enumerated() {
+        let amax = row.map(abs).max()!
+        #expect(scales[r] == (amax > 0 ? amax / 127 : 0))
+        let inv: Float = amax > 0 ? 127 / amax : 0
+        let expect = row.map { Int(max(-127, min(127, ($0 * inv).rounded(.toNearestOrEven)))) }
+        #expect((0..<k).map { activation(q[r * kp + $0], path) } == expect, "\(path) activations, row \(r)")
+        #expect((0..<k).map { Int(lin.weight(r, $0)) } == expect, "weights, row \(r)")
+        #expect((k..<kp).allSatisfy { activation(q[r * kp + $0], path) == 0 }, "\(path): padding")
+    }
+}

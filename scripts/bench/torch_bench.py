@@ -5,6 +5,7 @@ after one warm-up, peak RSS of the process). Prints one JSON object per measurem
   torch_bench.py gemm  [--m 1576] [--shapes 768x768,768x3072,3072x768] [--iterations 20]
   torch_bench.py layer --mode forward|backward [--batch 8] [--tokens 197] [--iterations 10]
   torch_bench.py model --path image|text|multimodal [--batch 8] [--tokens 77] [--iterations 5]   (FlavaModel, FlavaConfig())
+                       [--runtime pytorch|pytorch-int8|onnxruntime|onnxruntime-int8]
 
 The layer is Hugging Face's FlavaLayer (transformers.models.flava.modeling_flava) at FLAVA's full width.
 """
@@ -40,6 +41,56 @@ def pretraining_inputs(cfg, b, L):
                 itm_labels=torch.tensor([0] + [1] * (b - 1)))
 
 
+class _Path(torch.nn.Module):
+    """One inference path of FlavaModel as a module of tensors only (what torch.onnx.export traces): image and text
+    return their projected, normalized [CLS] embeddings as flava bench computes them; multimodal the three
+    encoders' hidden states."""
+    def __init__(self, model, path):
+        super().__init__(); self.model, self.path = model, path
+
+    def forward(self, px, ids, mask):
+        m = self.model
+        if self.path == "image":
+            return torch.nn.functional.normalize(m.image_projection(m.image_model(pixel_values=px).last_hidden_state[:, 0]), dim=-1)
+        if self.path == "text":
+            return torch.nn.functional.normalize(m.text_projection(m.text_model(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0]), dim=-1)
+        out = m(input_ids=ids, attention_mask=mask, pixel_values=px)
+        return out.multimodal_embeddings
+
+
+def model_step(model, path, px, ids, mask, runtime, threads):
+    """A no-grad forward of one path under one runtime: PyTorch float32 ("pytorch"), PyTorch's dynamic int8
+    quantization of every nn.Linear ("pytorch-int8": torch.ao.quantization.quantize_dynamic, fbgemm), or ONNX
+    Runtime on the exported path, float32 ("onnxruntime") or after onnxruntime.quantization.quantize_dynamic
+    ("onnxruntime-int8": int8 weights per channel, uint8 activations per tensor, MatMulInteger / DynamicQuantizeLinear)."""
+    if runtime in ("pytorch", "pytorch-int8"):
+        if runtime == "pytorch-int8":
+            torch.backends.quantized.engine = "fbgemm"
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        wrapped = _Path(model, path).eval()
+        def step():
+            with torch.no_grad():
+                wrapped(px, ids, mask)
+        return step
+    import os, tempfile
+    import onnxruntime as ort
+    d = tempfile.mkdtemp()
+    f32 = os.path.join(d, "model.onnx")
+    with torch.no_grad():
+        torch.onnx.export(_Path(model, path).eval(), (px, ids, mask), f32, input_names=["px", "ids", "mask"],
+                          opset_version=17, dynamo=False)
+    f = f32
+    if runtime == "onnxruntime-int8":
+        from onnxruntime.quantization import quantize_dynamic, QuantType
+        f = os.path.join(d, "model.int8.onnx")
+        quantize_dynamic(f32, f, weight_type=QuantType.QInt8, per_channel=True)
+    so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(f, so, providers=["CPUExecutionProvider"])
+    names = {i.name for i in sess.get_inputs()}
+    feed = {k: v for k, v in {"px": px.numpy(), "ids": ids.numpy(), "mask": mask.numpy()}.items() if k in names}
+    return lambda: sess.run(None, feed)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["gemm", "int8-gemm", "layer", "model", "train-step"])
@@ -55,6 +106,8 @@ def main():
     ap.add_argument("--intermediate", type=int, default=3072)
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runtime", default="pytorch", choices=["pytorch", "pytorch-int8", "onnxruntime", "onnxruntime-int8"],
+                    help="model: PyTorch float32, PyTorch quantize_dynamic, ONNX Runtime float32 or dynamic int8")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -102,13 +155,9 @@ def main():
         model = FlavaModel(FlavaConfig()).eval()
         px = torch.randn(a.batch, 3, 224, 224)
         ids = torch.randint(0, 30522, (a.batch, a.tokens)); mask = torch.ones_like(ids)
-        def step():
-            with torch.no_grad():
-                if a.path == "image": model.get_image_features(pixel_values=px)
-                elif a.path == "text": model.get_text_features(input_ids=ids, attention_mask=mask)
-                else: model(input_ids=ids, attention_mask=mask, pixel_values=px)
+        step = model_step(model, a.path, px, ids, mask, a.runtime, a.threads)
         t = timed(step, a.iterations)
-        print(json.dumps({"bench": "model", "peer": "pytorch", "what": a.path, "batch": a.batch, "ms": t * 1000,
+        print(json.dumps({"bench": "model", "peer": a.runtime, "what": a.path, "batch": a.batch, "ms": t * 1000,
                           "items_per_second": a.batch / t, "peak_rss_bytes": peak_rss()}))
         return
     from transformers import FlavaImageConfig
