@@ -1,12 +1,18 @@
 // See include/flava_kernels.h (int8 products). One packed weight layout serves every path:
 //
 //   weights W [N, K] (output channel n, input k), symmetric int8 per output channel (scale = max|W[n]| / 127),
-//   K padded to Kp (a multiple of 4) and N to blocks of 16 columns; block b, group g of 4 inputs is 64 bytes:
-//   byte 4·c + j = W[16·b + c][4·g + j]. A group is one 512-bit register (16 columns × 4 inputs) or two 256-bit.
+//   K padded to Kp (a multiple of 64) and N to blocks of 16 columns; block b, group g of 4 inputs is 64 bytes:
+//   byte 4·c + j = W[16·b + c][4·g + j]. A group is one 512-bit register (16 columns × 4 inputs) or two 256-bit;
+//   16 consecutive groups (64 inputs, 1 KiB) are one AMX B tile as it is, which is why Kp is a multiple of 64.
 //
 //   activations X [M, K], symmetric int8 per row (scale = max|X[m]| / 127), K padded to Kp with zeros.
 //
 // Paths, chosen from CPUID (or forced for tests and comparisons):
+//   3 = AMX (Intel Advanced Matrix Extensions, int8): tdpbssd multiplies a 16 × 64 tile of signed activation
+//       bytes by a 64 × 16 tile of signed weight bytes (the packed layout above) into 16 × 16 int32 sums, exactly;
+//       the eight tile registers hold a 32 × 32 output block (4), two activation and two weight tiles. Linux
+//       grants the tile state per process on request (arch_prctl ARCH_REQ_XCOMP_PERM); without the grant the
+//       path is not offered.
 //   2 = AVX-512 VNNI: vpdpbusd multiplies unsigned bytes by signed bytes and adds four products into an int32
 //       lane exactly. The activations are stored shifted, u = q + 128 (so unsigned), and the shift is taken back
 //       in the epilogue: Σ (q + 128)·w = Σ q·w + 128·Σ w (Σ w per column is kept at packing).
@@ -22,6 +28,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -32,7 +42,20 @@
 // it vectorizes in every compilation (rintf needs SSE4.1 and is a call in the portable one).
 INLINE float round_even(float v) { return (v + 12582912.0f) - 12582912.0f; }
 
-long flava_qgemm_padded_k(long k) { return (k + 3) / 4 * 4; }
+// max |x[i]| with 16 independent partial maxima, so that the loop vectorizes (a single running maximum is a
+// serial chain the compiler may not reorder).
+INLINE float abs_max(const float *x, long n) {
+    float acc[16] = {0};
+    long i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) { float a = fabsf(x[i + j]); acc[j] = a > acc[j] ? a : acc[j]; }
+    float m = 0;
+    for (int j = 0; j < 16; j++) m = acc[j] > m ? acc[j] : m;
+    for (; i < n; i++) { float a = fabsf(x[i]); m = a > m ? a : m; }
+    return m;
+}
+
+long flava_qgemm_padded_k(long k) { return (k + 63) / 64 * 64; }
 long flava_qgemm_packed_bytes(long n, long k) { return (n + 15) / 16 * 16 * flava_qgemm_padded_k(k); }
 
 void flava_qgemm_pack(const float *w, long n, long k, int8_t *packed, float *scales, int32_t *colsum) {
@@ -41,8 +64,7 @@ void flava_qgemm_pack(const float *w, long n, long k, int8_t *packed, float *sca
     for (long c = 0; c < blocks * 16; c++) {
         if (c >= n) { scales[c] = 0; colsum[c] = 0; continue; }
         const float *row = w + c * k;
-        float amax = 0;
-        for (long i = 0; i < k; i++) { float a = fabsf(row[i]); amax = a > amax ? a : amax; }
+        float amax = abs_max(row, k);
         float scale = amax > 0 ? amax / 127.0f : 0.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
         int32_t sum = 0;
         int8_t *blk = packed + (c / 16) * 16 * kp;
@@ -63,8 +85,7 @@ INLINE void quantize_rows(const float *x, long m, long k, long lda, int8_t *q, f
     long kp = flava_qgemm_padded_k(k);
     for (long r = 0; r < m; r++) {
         const float *row = x + r * lda;
-        float amax = 0;
-        for (long i = 0; i < k; i++) { float a = fabsf(row[i]); amax = a > amax ? a : amax; }
+        float amax = abs_max(row, k);
         float inv = amax > 0 ? 127.0f / amax : 0.0f;
         scales[r] = amax > 0 ? amax / 127.0f : 0.0f;
         uint8_t *out = (uint8_t *)(q + r * kp);
@@ -91,7 +112,7 @@ static void quantize_avx2(const float *x, long m, long k, long lda, int8_t *q, f
 void flava_qgemm_quantize(const float *x, long m, long k, long lda, int8_t *q, float *scales, int path) {
     uint8_t shift = path == 2 ? 128 : 0;
 #if defined(__x86_64__)
-    if (path == 2) { quantize_avx512(x, m, k, lda, q, scales, shift); return; }
+    if (path >= 2) { quantize_avx512(x, m, k, lda, q, scales, shift); return; }
     if (path == 1) { quantize_avx2(x, m, k, lda, q, scales, shift); return; }
 #endif
     quantize_rows(x, m, k, lda, q, scales, shift);
@@ -259,13 +280,88 @@ VNNI static void qgemm_vnni(const int8_t *a, const float *ascale, long m, long k
         }
     }
 }
+
+// MARK: AMX
+
+#define AMX __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx2,fma")))
+
+// The tile configuration (palette 1): tiles 0–3 the int32 sums (16 rows × 16 columns), 4–5 activations
+// (16 rows × 64 bytes), 6–7 weights (16 groups × 64 bytes). Every tile is 16 rows of 64 bytes.
+typedef struct { uint8_t palette, start_row, reserved[14]; uint16_t colsb[16]; uint8_t rows[16]; } tile_config;
+
+// Rows [r, r + 16·R) × blocks b, b + 1 (W = 2) or b alone (W = 1): C tiles (i, j) = tile 2i + j.
+#define AMX_TILE(R, W) do { \
+        _tile_zero(0); if (W == 2) _tile_zero(1); if (R == 2) { _tile_zero(2); if (W == 2) _tile_zero(3); } \
+        for (long t = 0; t < kp / 64; t++) { \
+            _tile_loadd(4, ar + 64 * t, kp); \
+            _tile_loadd(6, blk0 + 1024 * t, 64); \
+            _tile_dpbssd(0, 4, 6); \
+            if (W == 2) { _tile_loadd(7, blk1 + 1024 * t, 64); _tile_dpbssd(1, 4, 7); } \
+            if (R == 2) { \
+                _tile_loadd(5, ar + 16 * kp + 64 * t, kp); \
+                _tile_dpbssd(2, 5, 6); \
+                if (W == 2) _tile_dpbssd(3, 5, 7); \
+            } \
+        } \
+        _tile_stored(0, &acc[0][0], 128); if (W == 2) _tile_stored(1, &acc[0][16], 128); \
+        if (R == 2) { _tile_stored(2, &acc[16][0], 128); if (W == 2) _tile_stored(3, &acc[16][16], 128); } \
+    } while (0)
+
+AMX static void qgemm_amx(const int8_t *a, const float *ascale, long m, long kp, const int8_t *packed,
+                          const float *wscale, const int32_t *colsum, const float *bias, long n, long b0, long b1,
+                          float *out, long ldo, int mode) {
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) { cfg.colsb[t] = 64; cfg.rows[t] = 16; }
+    _tile_loadconfig(&cfg);
+    // A tile reads 16 whole rows: the last rows (m not a multiple of 32) are copied, zero-padded, so that no
+    // read passes the end of `a`.
+    long full = m / 32 * 32;
+    int8_t *tail = 0;
+    if (full < m) {
+        tail = (int8_t *)calloc((size_t)(32 * kp), 1);
+        memcpy(tail, a + full * kp, (size_t)((m - full) * kp));
+    }
+    int32_t acc[32][32] __attribute__((aligned(64)));
+    for (long b = b0; b < b1; b += 2) {
+        int two = b + 1 < b1;
+        const int8_t *blk0 = packed + b * 16 * kp, *blk1 = blk0 + 16 * kp;
+        long count = n - b * 16 < (two ? 32 : 16) ? n - b * 16 : (two ? 32 : 16);
+        for (long r = 0; r < m; r += 32) {
+            long rows = m - r < 32 ? m - r : 32;
+            const int8_t *ar = r < full ? a + r * kp : tail;
+            if (rows > 16) { if (two) AMX_TILE(2, 2); else AMX_TILE(2, 1); }
+            else { if (two) AMX_TILE(1, 2); else AMX_TILE(1, 1); }
+            for (long i = 0; i < rows; i++)
+                epilogue(acc[i], 0, colsum + b * 16, ascale[r + i], wscale + b * 16, bias ? bias + b * 16 : 0,
+                         out + (r + i) * ldo + b * 16, count, mode);
+        }
+    }
+    free(tail);
+    _tile_release();
+}
+#undef AMX_TILE
+
+// Linux keeps the AMX tile data off until a process asks for it.
+static int amx_permitted(void) {
+#if defined(__linux__)
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+#else
+    return 0;
+#endif
+}
 #endif
 
 // MARK: dispatch
 
-static int best_path(void) {
+static int best = -1;
+
+static int detect_best_path(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
+    if (__builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-int8") && __builtin_cpu_supports("avx512f")
+        && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && amx_permitted()) return 3;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
         && __builtin_cpu_supports("avx512vnni")) return 2;
     if (__builtin_cpu_supports("avx2")) return 1;
@@ -273,7 +369,13 @@ static int best_path(void) {
     return 0;
 }
 
-static int chosen = -1;   // benign race: every thread computes the same
+// Benign races: every thread computes the same.
+static int best_path(void) {
+    if (best < 0) best = detect_best_path();
+    return best;
+}
+
+static int chosen = -1;
 
 int flava_qgemm_supports(int path) { return path >= 0 && path <= best_path(); }
 
@@ -282,11 +384,12 @@ int flava_qgemm_path(void) {
         int best = best_path(), p = best;
         const char *env = getenv("FLAVA_INT8_KERNEL");
         if (env) {
-            static const char *names[] = {"portable", "avx2", "avx512_vnni"};
-            int want = strcmp(env, "portable") == 0 ? 0 : strcmp(env, "avx2") == 0 ? 1 : strcmp(env, "avx512_vnni") == 0 ? 2 : -1;
+            static const char *names[] = {"portable", "avx2", "avx512_vnni", "amx"};
+            int want = -1;
+            for (int i = 0; i < 4; i++) if (strcmp(env, names[i]) == 0) want = i;
             if (want >= 0 && want <= best) p = want;
             else fprintf(stderr, "warning: FLAVA_INT8_KERNEL=%s is %s; using %s\n", env,
-                         want < 0 ? "not portable, avx2 or avx512_vnni" : "not available on this CPU", names[best]);
+                         want < 0 ? "not portable, avx2, avx512_vnni or amx" : "not available on this CPU", names[best]);
         }
         chosen = p;
     }
@@ -302,8 +405,10 @@ int flava_qgemm_set_path(int path) {
 void flava_qgemm(const int8_t *a, const float *ascale, long m, long kp, const int8_t *packed, const float *wscale,
                  const int32_t *colsum, const float *bias, long n, long block0, long block1, float *out, long ldo,
                  int mode, int path) {
+    if (!flava_qgemm_supports(path)) path = best_path();   // (AMX also needs the grant that best_path asks for)
     switch (path) {
 #if defined(__x86_64__)
+        case 3: qgemm_amx(a, ascale, m, kp, packed, wscale, colsum, bias, n, block0, block1, out, ldo, mode); return;
         case 2: qgemm_vnni(a, ascale, m, kp, packed, wscale, colsum, bias, n, block0, block1, out, ldo, mode); return;
         case 1: qgemm_avx2(a, ascale, m, kp, packed, wscale, colsum, bias, n, block0, block1, out, ldo, mode); return;
 #endif

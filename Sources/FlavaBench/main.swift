@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import FlavaKit
 import CBLAS
+extension InferencePrecision: ExpressibleByArgument {}
 
 
 func now() -> Double { Date().timeIntervalSince1970 }
@@ -98,24 +99,44 @@ struct Int8GEMMBench: ParsableCommand {
 struct Int8Accuracy: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "int8-accuracy",
         abstract: "Cosine between float32 and int8 embeddings (image and text) of a model on images and texts: the accuracy check of int8 inference.",
-        discussion: "Without --model, a randomly initialized full-size FLAVA; without --image, random pixels; without --text, a few built-in sentences (tokenized with the model's vocab.txt) or random ids.")
+        discussion: "Without --model, a randomly initialized full-size FLAVA (tokenized with --vocab if given); without images, random pixels; without texts, a few built-in sentences (tokenized with the model's vocab.txt or --vocab) or random ids.")
     @Option(help: "Model folder (config.json, weights, vocab.txt).") var model: String?
+    @Option(help: "A vocab.txt for the texts (default: the model's).") var vocab: String?
     @Option(name: .customLong("image"), help: "An image file; repeat for several.") var images: [String] = []
+    @Option(help: "Every .jpg/.jpeg/.png in this folder (sorted), besides any --image.") var imagesFrom: String?
     @Option(name: .customLong("text"), help: "A text; repeat for several.") var texts: [String] = []
+    @Option(help: "A file of texts, one per line (blank lines skipped), besides any --text.") var textsFrom: String?
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
+        let tokenizer = try vocab.map { try BertTokenizer(vocabFile: $0) }
         let embedder: FlavaEmbedder
-        if let model { embedder = try FlavaEmbedder(directory: model, inferenceOnly: false) } else {
+        if let model {
+            let loaded = try FlavaEmbedder(directory: model, inferenceOnly: false)
+            embedder = tokenizer == nil ? loaded : try FlavaEmbedder(model: loaded.model, tokenizer: tokenizer, processor: loaded.processor)
+        } else {
             var ini = Initializer(seed: 0)
-            embedder = try FlavaEmbedder(model: FlavaModel(FlavaConfig(), init: &ini), tokenizer: nil)
+            embedder = try FlavaEmbedder(model: FlavaModel(FlavaConfig(), init: &ini), tokenizer: tokenizer)
+        }
+        var imageFiles = images
+        if let imagesFrom {
+            let names = try FileManager.default.contentsOfDirectory(atPath: imagesFrom).sorted()
+            imageFiles += names.filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }.map { imagesFrom + "/" + $0 }
+            guard !imageFiles.isEmpty else { throw ValidationError("\(imagesFrom): no .jpg, .jpeg or .png files") }
+        }
+        var sentences = texts
+        if let textsFrom {
+            sentences += try String(contentsOfFile: textsFrom, encoding: .utf8).split(separator: "\n")
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
         let c = embedder.model.config
         var g = SeededGenerator(seed: 3)
         let s = c.imageConfig.imageSize
-        let pixels = images.isEmpty ? Tensor.randomNormal([8, 3, s, s], using: &g) : embedder.pixelValues(try images.map { try RGBImage.load($0) })
-        let sentences = texts.isEmpty ? ["a photo of a dog playing in the snow", "two people riding bicycles along a river at sunset",
-                                         "a red double-decker bus on a busy street", "a bowl of fresh fruit on a wooden table"] : texts
+        let pixels = imageFiles.isEmpty ? Tensor.randomNormal([8, 3, s, s], using: &g) : embedder.pixelValues(try imageFiles.map { try RGBImage.load($0) })
+        if sentences.isEmpty {
+            sentences = ["a photo of a dog playing in the snow", "two people riding bicycles along a river at sunset",
+                         "a red double-decker bus on a busy street", "a bowl of fresh fruit on a wooden table"]
+        }
         let batch: FlavaEmbedder.TextBatch
         if embedder.tokenizer != nil { batch = try embedder.tokenize(sentences) } else {
             let ids = IntTensor(shape: [8, 32], (0..<256).map { _ in 1000 + Int(g.next() % 20000) % c.textConfig.vocabSize })
@@ -133,7 +154,14 @@ struct Int8Accuracy: ParsableCommand {
         print(String(format: "int8 (%@) vs fp32: image embeddings cosine min %.4f mean %.4f (%d); text min %.4f mean %.4f (%d)",
                      Int8GEMM.path.description, ci.min()!, ci.reduce(0, +) / Double(ci.count), ci.count,
                      ct.min()!, ct.reduce(0, +) / Double(ct.count), ct.count))
+        if !imageFiles.isEmpty, let worst = ci.indices.min(by: { ci[$0] < ci[$1] }) {
+            print(String(format: "lowest image: %@ (%.4f)", (imageFiles[worst] as NSString).lastPathComponent, ci[worst]))
+        }
+        if let worst = ct.indices.min(by: { ct[$0] < ct[$1] }), worst < sentences.count {
+            print(String(format: "lowest text: \"%@\" (%.4f)", sentences[worst], ct[worst]))
+        }
         emit(json, ["bench": "int8_accuracy", "path": Int8GEMM.path.description, "image_cosine_min": ci.min()!, "text_cosine_min": ct.min()!,
+                    "image_cosine_mean": ci.reduce(0, +) / Double(ci.count), "text_cosine_mean": ct.reduce(0, +) / Double(ct.count),
                     "images": ci.count, "texts": ct.count])
     }
 }
@@ -147,13 +175,16 @@ struct Layer: ParsableCommand {
     @Option(help: "Attention heads.") var heads = 12
     @Option(help: "MLP size.") var intermediate = 3072
     @Option(help: "forward or backward (forward+backward).") var mode = "forward"
+    @Option(help: "Forward arithmetic: fp32 or int8 (the inference forms of prepareForInference).") var precision: InferencePrecision = .fp32
     @Option(help: "Timed repetitions.") var iterations = 10
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
         guard mode == "forward" || mode == "backward" else { throw ValidationError("--mode must be forward or backward") }
+        guard mode == "forward" || precision == .fp32 else { throw ValidationError("--precision int8 is for --mode forward") }
         var ini = Initializer(seed: 0)
         let layer = FlavaLayer(FlavaLayerSizes(hiddenSize: hidden, numAttentionHeads: heads, intermediateSize: intermediate), init: &ini)
+        if mode == "forward" { layer.prepareForInference(precision) }
         var g = SeededGenerator(seed: 2)
         let x = Tensor.randomNormal([batch, tokens, hidden], using: &g)
         let seed = Tensor.randomNormal([batch, tokens, hidden], using: &g)
@@ -168,8 +199,8 @@ struct Layer: ParsableCommand {
             }
         }
         let ips = Double(batch) / t.median
-        print(String(format: "layer %@ B=%d T=%d H=%d: %.1f ms/iter (%.2f sequences/s), peak RSS %.0f MiB",
-                     mode, batch, tokens, hidden, t.median * 1000, ips, Double(ProcessMemory.peakResidentBytes) / 1048576))
+        print(String(format: "layer %@ %@ B=%d T=%d H=%d: %.2f ms/iter (%.2f sequences/s), peak RSS %.0f MiB",
+                     mode, precision.rawValue, batch, tokens, hidden, t.median * 1000, ips, Double(ProcessMemory.peakResidentBytes) / 1048576))
         emit(json, ["bench": "layer", "mode": mode, "batch": batch, "tokens": tokens, "hidden": hidden,
                     "ms": t.median * 1000, "items_per_second": ips, "peak_rss_bytes": ProcessMemory.peakResidentBytes])
     }

@@ -1,19 +1,20 @@
 // Dynamic int8 products for inference (Linear layers): weights quantized once, symmetric int8 per output
-// channel, and packed for the int8 kernels of CFlavaKernels (flava_qgemm.c: AVX-512 VNNI, AVX2 or portable,
+// channel, and packed for the int8 kernels of CFlavaKernels (flava_qgemm.c: AMX, AVX-512 VNNI, AVX2 or portable,
 // chosen from the CPU); activations quantized per row on the fly; int32 sums over the whole row; the scales,
-// bias and an optional GELU applied in the product's epilogue. Why C: the int8 instructions (vpdpbusd,
+// bias and an optional GELU applied in the product's epilogue. Why C: the int8 instructions (tdpbssd, vpdpbusd,
 // vpmaddubsw) are reachable only through intrinsics under a per-function target, which Swift lacks.
 import CFlavaKernels
 
 /// The int8 kernels.
 public enum Int8GEMM {
-    /// A kernel path: portable C, AVX2 (the sign trick), AVX-512 VNNI.
+    /// A kernel path: portable C, AVX2 (the sign trick), AVX-512 VNNI, AMX (Intel's int8 tile products).
     public enum Path: Int32, CaseIterable, Sendable, CustomStringConvertible {
-        case portable = 0, avx2 = 1, avx512VNNI = 2
-        public var description: String { ["portable", "avx2", "avx512_vnni"][Int(rawValue)] }
+        case portable = 0, avx2 = 1, avx512VNNI = 2, amx = 3
+        public var description: String { ["portable", "avx2", "avx512_vnni", "amx"][Int(rawValue)] }
     }
 
-    /// The path in use: the best this CPU has, or FLAVA_INT8_KERNEL's (portable, avx2, avx512_vnni) when it has it.
+    /// The path in use: the best this CPU has, or FLAVA_INT8_KERNEL's (portable, avx2, avx512_vnni, amx) when it
+    /// has it.
     public static var path: Path { Path(rawValue: flava_qgemm_path()) ?? .portable }
     /// Whether this CPU can run `p`.
     public static func supports(_ p: Path) -> Bool { flava_qgemm_supports(p.rawValue) != 0 }

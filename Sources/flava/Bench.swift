@@ -64,14 +64,15 @@ struct Bench: ParsableCommand {
         }
         let median = times.sorted()[times.count / 2]
         let ips = Double(batchSize) / median
-        let rss = ProcessMemory.peakResidentBytes
-        var t = TextTable(["what", "precision", "batch", "ms/batch", "items/s", "peak RSS MiB", "parameters"])
+        let rss = ProcessMemory.peakResidentBytes, resident = ProcessMemory.residentBytes
+        var t = TextTable(["what", "precision", "batch", "ms/batch", "items/s", "peak RSS MiB", "RSS after MiB", "parameters"])
         t.add([what, precision.rawValue + (precision == .int8 ? " (\(Int8GEMM.path))" : ""), String(batchSize), String(format: "%.1f", median * 1000), String(format: "%.2f", ips),
-               String(format: "%.0f", Double(rss) / 1_048_576), grouped(parameters)])
+               String(format: "%.0f", Double(rss) / 1_048_576), String(format: "%.0f", Double(resident) / 1_048_576), grouped(parameters)])
         print(t.render())
         if let summary {
             let json: [String: Any] = ["what": what, "batch_size": batchSize, "iterations": iterations, "tokens": tokens,
                                        "items_per_second": ips, "median_seconds_per_batch": median, "peak_rss_bytes": rss,
+                                       "rss_bytes_after": resident,
                                        "parameters": parameters, "blas_core": BLASRuntime.coreName,
                                        "precision": precision.rawValue, "int8_kernel": Int8GEMM.path.description]
             try writeSummary(json, to: summary)

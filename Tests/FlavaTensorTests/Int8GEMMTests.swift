@@ -1,5 +1,5 @@
 // The int8 products against an exact integer reference, on every kernel path this CPU has (portable and AVX2
-// everywhere; AVX-512 VNNI where the CPU has it, noted as skipped elsewhere), at odd sizes (1, 7, 65, 197),
+// everywhere; AVX-512 VNNI and AMX where the CPU has them, noted as skipped elsewhere), at odd sizes (1, 7, 65, 197),
 // on one thread and split over two; then the float epilogue, GELU, and the closeness to the float product.
 import Testing
 import Foundation
@@ -19,10 +19,12 @@ private func random(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
 }
 
 private let sizes: [(m: Int, k: Int, n: Int)] = [(1, 7, 1), (7, 65, 197), (65, 197, 7), (197, 1, 65), (1, 197, 65),
-                                                 (65, 65, 65), (197, 197, 33), (7, 1, 16), (3, 4, 32)]
+                                                 (65, 65, 65), (197, 197, 33), (7, 1, 16), (3, 4, 32),
+                                                 (55, 130, 47)]
 
 @Test func int8KernelPathsAvailable() {
     #expect(paths.contains(.portable))
+    if !Int8GEMM.supports(.amx) { print("note: this CPU (or its kernel) offers no AMX; that int8 path is not run here") }
     if !Int8GEMM.supports(.avx512VNNI) { print("note: this CPU has no AVX-512 VNNI; that int8 path is not run here") }
     if !Int8GEMM.supports(.avx2) { print("note: this CPU has no AVX2; that int8 path is not run here") }
 }
@@ -33,7 +35,7 @@ private let sizes: [(m: Int, k: Int, n: Int)] = [(1, 7, 1), (7, 65, 197), (65, 1
         let x = random([s.m, s.k], seed: UInt64(i) * 7 + 2)
         let lin = Int8Linear(weight: w, bias: nil)
         let (q, _) = lin.quantize(x, path: path)
-        let kp = (s.k + 3) / 4 * 4
+        let kp = (s.k + 63) / 64 * 64
         var expect = [Int32](repeating: 0, count: s.m * s.n)
         for r in 0..<s.m { for c in 0..<s.n {
             var acc = 0

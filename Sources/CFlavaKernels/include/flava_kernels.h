@@ -29,10 +29,11 @@ const char *flava_kernels_isa(void);
 
 // int8 matrix products (flava_qgemm.c): out[m, n] = (Σ_k qx[m, k]·qw[n, k]) · sx[m] · sw[n] + bias[n], with int32
 // sums, symmetric int8 weights per output channel and activations per row. Paths: 0 portable, 1 AVX2, 2 AVX-512
-// VNNI; all give the same int32 sums. FLAVA_INT8_KERNEL=portable|avx2|avx512_vnni forces a path the CPU has.
+// VNNI, 3 AMX; all give the same int32 sums. FLAVA_INT8_KERNEL=portable|avx2|avx512_vnni|amx forces a path the
+// CPU has.
 #include <stdint.h>
 enum { FLAVA_QGEMM_FLOAT = 0, FLAVA_QGEMM_GELU = 1, FLAVA_QGEMM_INT32 = 2 };
-/// K rounded up to a multiple of 4 (the row stride of quantized activations).
+/// K rounded up to a multiple of 64 (the row stride of quantized activations).
 long flava_qgemm_padded_k(long k);
 /// Bytes of packed weights for N outputs of K inputs.
 long flava_qgemm_packed_bytes(long n, long k);
