@@ -5,6 +5,7 @@ let package = Package(
     name: "FlavaSwift",
     products: [
         .library(name: "FlavaKit", targets: ["FlavaKit"]),
+        .library(name: "FlavaServe", targets: ["FlavaServe"]),
         .executable(name: "flava", targets: ["flava"]),
         .executable(name: "flava-bench", targets: ["FlavaBench"]),
         .executable(name: "flava-fuzz", targets: ["FlavaFuzz"]),
@@ -12,6 +13,12 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // flava serve: the HTTP server, graceful shutdown, Prometheus metrics (see README "flava serve").
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System-library shims over Debian's -dev packages (see README "System dependencies").
@@ -45,11 +52,21 @@ let package = Package(
         // Umbrella library re-exporting everything users need.
         .target(name: "FlavaKit", dependencies: ["FlavaTensor", "FlavaAutograd", "FlavaDistributed", "FlavaNN", "FlavaModel", "FlavaData", "FlavaEval", "FlavaTraining"]),
 
+        // The HTTP service (flava serve): one inference worker behind a bounded queue, routes, limits, metrics.
+        .target(name: "FlavaServe", dependencies: [
+            "FlavaKit",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
         .executableTarget(name: "flava", dependencies: [
-            "FlavaKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "FlavaKit", "FlavaServe", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "FlavaBench", dependencies: [
-            "FlavaKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "FlavaKit", "FlavaServe", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/FlavaBench"),
 
         // The multi-process checks of data-parallel training (run under mpirun by the tests).
@@ -70,6 +87,9 @@ let package = Package(
         .testTarget(name: "FlavaDataTests", dependencies: ["FlavaData", "TestSupport"]),
         .testTarget(name: "FlavaEvalTests", dependencies: ["FlavaEval", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "FlavaServeTests", dependencies: [
+            "FlavaServe", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

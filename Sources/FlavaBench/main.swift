@@ -37,7 +37,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flava-bench",
         abstract: "Performance benchmarks of the FLAVA Swift tensor core (see BENCHMARKS.md).",
-        subcommands: [GEMM.self, Int8GEMMBench.self, Int8Accuracy.self, Layer.self, TokenizerBench.self, ImageBench.self, LoaderBench.self, TrainStep.self, DataParallelStep.self, AllReduceBench.self, CodebookBench.self])
+        subcommands: [GEMM.self, Int8GEMMBench.self, Int8Accuracy.self, ServeLoad.self, ServeDirect.self, ServeSoak.self, Layer.self, TokenizerBench.self, ImageBench.self, LoaderBench.self, TrainStep.self, DataParallelStep.self, AllReduceBench.self, CodebookBench.self])
 }
 
 struct GEMM: ParsableCommand {

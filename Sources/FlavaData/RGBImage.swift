@@ -6,7 +6,9 @@ import CImageCodecs
 /// An image that cannot be read, in one line naming the file.
 public struct ImageError: Error, CustomStringConvertible {
     public let path: String, reason: String
-    public init(_ path: String, _ reason: String) { self.path = path; self.reason = reason }
+    /// The image's header gives more pixels than the limit (refused before decoding: a decompression bomb).
+    public let tooLarge: Bool
+    public init(_ path: String, _ reason: String, tooLarge: Bool = false) { self.path = path; self.reason = reason; self.tooLarge = tooLarge }
     public var description: String { "\(path): \(reason)" }
 }
 
@@ -45,8 +47,11 @@ public struct RGBImage: Sendable, Equatable {
         return try decode(data, name: path)
     }
 
-    /// Decodes JPEG or PNG bytes (the format is recognized by its signature).
-    public static func decode(_ data: Data, name: String = "image") throws -> RGBImage {
+    /// Decodes JPEG or PNG bytes (the format is recognized by its signature); an image whose header gives more
+    /// than `maximumPixels` pixels (default: the process-wide `RGBImage.maximumPixels`) is refused before any
+    /// pixel is decoded (`ImageError.tooLarge`).
+    public static func decode(_ data: Data, name: String = "image", maximumPixels limit: Int? = nil) throws -> RGBImage {
+        let maximumPixels = limit ?? RGBImage.maximumPixels
         let bytes = [UInt8](data)
         guard bytes.count >= 4 else { throw ImageError(name, "truncated image (\(bytes.count) bytes)") }
         let result: flava_image = bytes.withUnsafeBufferPointer { b in
@@ -61,7 +66,9 @@ public struct RGBImage: Sendable, Equatable {
         guard let rgb = result.rgb else {
             var r = result
             let message = withUnsafeBytes(of: &r.error) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            throw ImageError(name, message.isEmpty ? "unsupported image format (only JPEG and PNG are read)" : message)
+            // (flava_decode_jpeg/png word the pixel-limit refusal this way, in CImageCodecs.)
+            throw ImageError(name, message.isEmpty ? "unsupported image format (only JPEG and PNG are read)" : message,
+                             tooLarge: message.hasPrefix("image of ") && message.contains("exceeds the limit"))
         }
         defer { flava_free(rgb) }
         let n = Int(result.width) * Int(result.height) * 3

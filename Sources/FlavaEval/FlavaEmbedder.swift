@@ -73,6 +73,26 @@ public final class FlavaEmbedder: @unchecked Sendable {
         return TextBatch(ids: IntTensor(shape: [texts.count, l], ids), mask: IntTensor(shape: [texts.count, l], mask))
     }
 
+    /// Token ids of each text ([CLS] … [SEP], truncated to `maxLength`, capped at the model's positions), unpadded:
+    /// for callers that batch texts from several sources later (`batch(ids:)`).
+    public func tokenIds(_ texts: [String], maxLength: Int = 77) throws -> [[Int]] {
+        guard let tok = tokenizer else { throw TokenizerError("\(directory): no vocab.txt in the model folder, cannot encode text") }
+        let limit = min(maxLength, maxPositions)
+        return texts.map { tok.encode($0, maxLength: limit).ids }
+    }
+
+    /// One batch of unpadded token ids (`tokenIds`), padded to the longest with the attention mask: the same
+    /// batch as `tokenize` of the texts.
+    public func batch(ids: [[Int]]) -> TextBatch {
+        let pad = tokenizer?.padId ?? 0, l = ids.map(\.count).max() ?? 0
+        var flat: [Int] = [], mask: [Int] = []
+        for e in ids {
+            flat += e + Array(repeating: pad, count: l - e.count)
+            mask += Array(repeating: 1, count: e.count) + Array(repeating: 0, count: l - e.count)
+        }
+        return TextBatch(ids: IntTensor(shape: [ids.count, l], flat), mask: IntTensor(shape: [ids.count, l], mask))
+    }
+
     /// pixel_values [N, 3, S, S] for decoded images.
     public func pixelValues(_ images: [RGBImage]) -> Tensor {
         ShapeKernel.stack(images.map { processor.pixelValues($0) })

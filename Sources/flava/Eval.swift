@@ -17,22 +17,6 @@ func embedImages(_ embedder: FlavaEmbedder, _ paths: [String], batchSize: Int, l
     return ShapeKernel.concat(parts, axis: 0)
 }
 
-func classEmbeddings(_ embedder: FlavaEmbedder, classes: [String], templates: [String]) throws -> Tensor {
-    let prompts = classes.flatMap { c in templates.map { $0.replacingOccurrences(of: "{}", with: c) } }
-    return ZeroShot.classEmbeddings(promptEmbeddings: embedder.textEmbeddings(try embedder.tokenize(prompts), batchSize: 64),
-                                    templatesPerClass: templates.count)
-}
-
-func loadTemplates(_ spec: String) throws -> [String] {
-    if spec == "clip" { return clipTemplates }
-    if spec == "plain" { return ["{}"] }
-    guard let d = FileManager.default.contents(atPath: spec), let t = try? JSONDecoder().decode([String].self, from: d), !t.isEmpty,
-          t.allSatisfy({ $0.contains("{}") }) else {
-        throw DataError("\(spec): templates must be 'clip', 'plain' or a JSON list of strings containing {}")
-    }
-    return t
-}
-
 /// Writes a command's --summary JSON (sorted keys, atomically); nothing when no path was given.
 func writeSummary(_ dict: [String: Any], to path: String?) throws {
     guard let path else { return }
@@ -76,7 +60,7 @@ struct EvalCommand: ParsableCommand {
             guard !paths.isEmpty else { throw DataError("no images to evaluate") }
             guard let maxLabel = labels.max(), maxLabel < names.count else { throw DataError("labels go up to \(labels.max() ?? 0) but there are \(names.count) classes") }
             let images = try embedImages(embedder, paths, batchSize: batchSize, label: "images")
-            let r = ZeroShot.classify(images: images, classes: try classEmbeddings(embedder, classes: names, templates: try loadTemplates(templates)), labels: labels)
+            let r = ZeroShot.classify(images: images, classes: try embedder.classEmbeddings(classes: names, templates: try PromptTemplates.load(templates)), labels: labels)
             var t = TextTable(["metric", "value", "chance"])
             t.add(["top-1 accuracy", String(format: "%.4f", r.top1), String(format: "%.4f", 1 / Double(names.count))])
             t.add(["top-5 accuracy", String(format: "%.4f", r.top5), String(format: "%.4f", min(1, 5 / Double(names.count)))])
@@ -138,15 +122,12 @@ struct Classify: ParsableCommand {
         let names = labels.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard names.count >= 2 else { throw ValidationError("--labels needs at least two labels") }
         let embedder = try FlavaEmbedder(directory: model, precision: precision)
-        let classes = try classEmbeddings(embedder, classes: names, templates: try loadTemplates(templates))
+        let classes = try embedder.classEmbeddings(classes: names, templates: try PromptTemplates.load(templates))
         let emb = try embedImages(embedder, images, batchSize: 8, label: "images")
-        let scale = exp(Double(embedder.model.logitScale.value.scalarValue))
         var t = TextTable(["image", "label", "probability"])
-        for (i, row) in ZeroShot.similarity(emb, classes).enumerated() {
-            let logits = row.map { $0 * scale }, m = logits.max()!
-            let e = logits.map { exp($0 - m) }, s = e.reduce(0, +)
-            for (rank, j) in row.indices.sorted(by: { row[$0] > row[$1] }).prefix(top).enumerated() {
-                t.add([rank == 0 ? URL(fileURLWithPath: images[i]).lastPathComponent : "", names[j], String(format: "%.3f", e[j] / s)])
+        for (i, p) in embedder.labelProbabilities(images: emb, classes: classes).enumerated() {
+            for (rank, j) in p.indices.sorted(by: { p[$0] > p[$1] }).prefix(top).enumerated() {
+                t.add([rank == 0 ? URL(fileURLWithPath: images[i]).lastPathComponent : "", names[j], String(format: "%.3f", p[j])])
             }
         }
         print(t.render())
@@ -162,24 +143,10 @@ struct Match: ParsableCommand {
 
     func run() throws {
         guard !texts.isEmpty else { throw ValidationError("give at least one --text") }
-        let (pt, report) = try FlavaCheckpoint.loadPreTraining(model)
-        if report.missing.contains(where: { $0.hasPrefix("itm_head.") }) { throw ConfigError(model, "this checkpoint has no ITM head (a FlavaModel checkpoint?)") }
-        pt.prepareForInference(precision, releasingFloatWeights: true)
-        let embedder = try FlavaEmbedder(model: pt.flava, tokenizer: BertTokenizer(vocabFile: model + "/vocab.txt"),
-                                     processor: FlavaImageProcessor(try FlavaImageProcessorConfig.load(modelDirectory: model, imageSize: pt.config.imageConfig.imageSize)))
-        let px = embedder.pixelValues([try RGBImage.load(image)])
-        let s = px.shape[2]
-        let pixels = ShapeKernel.concat(Array(repeating: px.reshaped([1, 3, s, s]), count: texts.count), axis: 0)
-        let batch = try embedder.tokenize(texts)
-        let logits = withNoGrad { () -> Tensor in
-            let out = pt.flava(pixelValues: Variable(pixels), inputIds: batch.ids, attentionMask: batch.mask)
-            return pt.itmHead(out.multimodalEmbeddings!).value                           // [N, 2]
-        }
+        let matcher = try ImageTextMatcher(directory: model, precision: precision)
+        let p = try matcher.probabilities(pixels: matcher.embedder.pixelValues([try RGBImage.load(image)]), texts: texts)
         var t = TextTable(["text", "match probability"])
-        for i in 0..<texts.count {
-            let a = Double(logits[flat: 2 * i]), b = Double(logits[flat: 2 * i + 1]), m = max(a, b)
-            t.add([texts[i], String(format: "%.3f", exp(b - m) / (exp(a - m) + exp(b - m)))])
-        }
+        for i in 0..<texts.count { t.add([texts[i], String(format: "%.3f", p[i])]) }
         print(t.render())
     }
 }

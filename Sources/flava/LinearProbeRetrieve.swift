@@ -96,45 +96,14 @@ struct Retrieve: ParsableCommand {
             throw ValidationError("give --text with --folder, or --image with --texts")
         }
         let embedder = try FlavaEmbedder(directory: model, precision: precision)
-        var items: [String]
-        var signature: [String]
-        if let folder {
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir), isDir.boolValue else { throw DataError("\(folder): no such folder") }
-            items = try FileManager.default.contentsOfDirectory(atPath: folder)
-                .filter { ["jpg", "jpeg", "png"].contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }.sorted()
-            signature = try items.map { f in
-                let a = try FileManager.default.attributesOfItem(atPath: folder + "/" + f)
-                return "\(f)|\((a[.size] as? Int) ?? 0)|\(((a[.modificationDate] as? Date) ?? Date.distantPast).timeIntervalSince1970)"
-            }
-        } else {
-            guard let d = FileManager.default.contents(atPath: texts!), let s = String(data: d, encoding: .utf8) else { throw DataError("\(texts!): cannot read UTF-8 text") }
-            items = s.codePointLines.filter { !$0.isEmpty }
-            signature = items
-        }
-        guard !items.isEmpty else { throw DataError("nothing to search") }
-        signature.append("model:" + ((try? FileManager.default.attributesOfItem(atPath: model + "/model.safetensors")[.modificationDate] as? Date)?.map { "\($0.timeIntervalSince1970)" } ?? model))
-        let dir = index ?? (folder.map { $0 + "/.flava-index" } ?? texts! + ".flava-index")
-        let embFile = dir + "/embeddings.safetensors", itemsFile = dir + "/items.json"
-        var embeddings: Tensor? = nil
-        if let d = FileManager.default.contents(atPath: itemsFile), let saved = try? JSONDecoder().decode([String].self, from: d), saved == signature,
-           let t = try? SafeTensorsFile(path: embFile).floatTensor("embeddings") {
-            embeddings = t
-        }
-        if embeddings == nil {
-            embeddings = folder != nil
-                ? try embedImages(embedder, items.map { folder! + "/" + $0 }, batchSize: 16, label: "index")
-                : embedder.textEmbeddings(try embedder.tokenize(items), batchSize: 64)
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            try SafeTensors.write([("embeddings", .float(embeddings!))], to: embFile)
-            try JSONEncoder().encode(signature).write(to: URL(fileURLWithPath: itemsFile), options: .atomic)
-            print("indexed \(items.count) items in \(dir)")
-        }
+        let idx = try EmbeddingIndex.open(folder: folder, texts: texts, directory: index, embedder: embedder,
+                                          embedImages: { try embedImages(embedder, $0, batchSize: 16, label: "index") })
+        if idx.built { print("indexed \(idx.items.count) items in \(idx.directory)") }
         let query = text != nil ? embedder.textEmbeddings(try embedder.tokenize([text!])) : try embedImages(embedder, [image!], batchSize: 1, label: "query")
-        let sims = ZeroShot.similarity(query, embeddings!)[0]
         var t = TextTable(["rank", "similarity", folder != nil ? "image" : "text"])
-        for (r, i) in sims.indices.sorted(by: { sims[$0] > sims[$1] }).prefix(topK).enumerated() {
-            t.add([String(r + 1), String(format: "%.4f", sims[i]), items[i]])
+        for (r, hit) in idx.search(query, k: topK).enumerated() {
+            let item = idx.items[hit.index]
+            t.add([String(r + 1), String(format: "%.4f", hit.similarity), folder != nil ? URL(fileURLWithPath: item).lastPathComponent : item])
         }
         print(t.render())
     }

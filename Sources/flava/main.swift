@@ -9,7 +9,7 @@ struct Flava: ParsableCommand {
         commandName: "flava",
         abstract: "FLAVA for Swift: one model for vision, language and vision-and-language, on the CPU.",
         discussion: "Run 'flava help <command>' or 'flava <command> --help' for each command's options.",
-        subcommands: [Pretrain.self, CodebookCommand.self, Finetune.self, Predict.self, Embed.self, EvalCommand.self, Classify.self, Match.self, Retrieve.self, Bench.self, Inspect.self, Convert.self, TokenizerCommand.self, DataCommand.self])
+        subcommands: [Pretrain.self, CodebookCommand.self, Finetune.self, Predict.self, Embed.self, EvalCommand.self, Classify.self, Match.self, Retrieve.self, Serve.self, Bench.self, Inspect.self, Convert.self, TokenizerCommand.self, DataCommand.self])
 }
 
 BLASRuntime.ensureFastKernels()
