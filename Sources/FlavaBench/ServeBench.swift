@@ -5,12 +5,18 @@ import Foundation
 import FlavaKit
 import FlavaServe
 
+/// The bytes of --image (needed when --what is image).
+private func imageBytes(what: String, image: String?) throws -> Data? {
+    guard what == "image" else { return nil }
+    guard let image else { throw ValidationError("--what image needs --image FILE") }
+    guard let d = FileManager.default.contents(atPath: image) else { throw ValidationError("\(image): cannot read") }
+    return d
+}
+
 private func embedBody(what: String, image: String?) throws -> Data {
     switch what {
     case "image":
-        guard let image else { throw ValidationError("--what image needs --image FILE") }
-        guard let d = FileManager.default.contents(atPath: image) else { throw ValidationError("\(image): cannot read") }
-        return Data(#"{"images": ["\#(d.base64EncodedString())"]}"#.utf8)
+        return Data(#"{"images": ["\#(try imageBytes(what: what, image: image)!.base64EncodedString())"]}"#.utf8)
     case "text": return Data(#"{"texts": ["a photo of a small dog running on the beach"]}"#.utf8)
     default: throw ValidationError("--what must be image or text")
     }
@@ -24,6 +30,7 @@ struct ServeLoad: ParsableCommand {
     @Option(help: "The image to send (JPEG or PNG).") var image: String?
     @Option(help: "Comma-separated client counts.") var concurrency = "1,4,16"
     @Option(help: "Requests per concurrency level.") var requests = 64
+    func validate() throws { if requests < 1 { throw ValidationError("--requests must be at least 1") } }
     @Option(help: "A label for the rows (e.g. the server's name).") var label = "flava serve"
     @Flag(help: "Print one JSON object per level.") var json = false
 
@@ -55,16 +62,14 @@ struct ServeDirect: ParsableCommand {
     @Option(help: "image or text.") var what = "image"
     @Option(help: "The image (JPEG or PNG).") var image: String?
     @Option(help: "Calls.") var requests = 64
+    func validate() throws { if requests < 1 { throw ValidationError("--requests must be at least 1") } }
     @Option(help: "Arithmetic: fp32 or int8.") var precision: InferencePrecision = .fp32
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
         let embedder = try FlavaEmbedder(directory: model, precision: precision)
-        let bytes: Data? = what == "image" ? try image.map { p -> Data in
-            guard let d = FileManager.default.contents(atPath: p) else { throw ValidationError("\(p): cannot read") }
-            return d
-        } : nil
-        if what == "image" && bytes == nil { throw ValidationError("--what image needs --image FILE") }
+        guard ["image", "text"].contains(what) else { throw ValidationError("--what must be image or text") }
+        let bytes = try imageBytes(what: what, image: image)
         func once() throws {
             if let bytes { _ = embedder.imageEmbeddings(embedder.pixelValues([try RGBImage.decode(bytes)]), batchSize: 1) }
             else { _ = embedder.textEmbeddings(try embedder.tokenize(["a photo of a small dog running on the beach"])) }
@@ -75,7 +80,7 @@ struct ServeDirect: ParsableCommand {
         for _ in 0..<requests { let t = Date(); try once(); ms.append(Date().timeIntervalSince(t) * 1000) }
         let seconds = Date().timeIntervalSince(start)
         ms.sort()
-        let p50 = ms[ms.count / 2], p99 = ms[min(ms.count - 1, Int((0.99 * Double(ms.count - 1)).rounded()))]
+        let p50 = LoadGenerator.percentile(ms, 0.5), p99 = LoadGenerator.percentile(ms, 0.99)
         if json {
             print(String(decoding: try JSONSerialization.data(withJSONObject: [
                 "bench": "serve_direct", "what": what, "requests": requests, "requests_per_second": Double(requests) / seconds,

@@ -172,12 +172,9 @@ struct Routes: Sendable {
 
     /// The models, or 503 while loading / after a failure / while draining.
     func ready() throws -> ServedModels {
-        switch worker.state {
-        case .ready: return worker.models!
-        case .loading: throw ServeError.unavailable("the model is still loading", retryAfter: 5)
-        case .failed(let m): throw ServeError(.serviceUnavailable, "the model failed to load: \(m)")
-        case .draining, .stopped: throw ServeError.unavailable("the server is shutting down", retryAfter: 5)
-        }
+        if let refusal = InferenceWorker.refusal(worker.state) { throw refusal }
+        guard let m = worker.models else { throw ServeError.unavailable("the model is still loading", retryAfter: 5) }
+        return m
     }
 
     /// Pixel values [n, 3, S, S] of base64 images named `field[i]`.

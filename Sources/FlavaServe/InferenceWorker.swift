@@ -161,15 +161,8 @@ public final class InferenceWorker: @unchecked Sendable {
     public func submit(_ request: InferenceRequest) async throws -> InferenceResult {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<InferenceResult, any Error>) in
             condition.lock()
-            let refusal: ServeError?
-            switch _state {
-            case .loading: refusal = .unavailable("the model is still loading", retryAfter: 5)
-            case .failed(let m): refusal = ServeError(.serviceUnavailable, "the model failed to load: \(m)")
-            case .draining, .stopped: refusal = .unavailable("the server is shutting down", retryAfter: 5)
-            case .ready:
-                refusal = pending.count >= limits.maxQueue
-                    ? ServeError(.tooManyRequests, "the queue is full (\(limits.maxQueue) requests waiting)", retryAfter: 1) : nil
-            }
+            let refusal = InferenceWorker.refusal(_state) ?? (pending.count >= limits.maxQueue
+                ? ServeError(.tooManyRequests, "the queue is full (\(limits.maxQueue) requests waiting)", retryAfter: 1) : nil)
             if let refusal {
                 condition.unlock()
                 c.resume(throwing: refusal)
@@ -179,6 +172,16 @@ public final class InferenceWorker: @unchecked Sendable {
             metrics?.queueDepth.set(Double(pending.count))
             condition.signal()
             condition.unlock()
+        }
+    }
+
+    /// Why a worker in `state` takes no model work (503), or nil when it is ready.
+    public static func refusal(_ state: State) -> ServeError? {
+        switch state {
+        case .ready: return nil
+        case .loading: return .unavailable("the model is still loading", retryAfter: 5)
+        case .failed(let m): return ServeError(.serviceUnavailable, "the model failed to load: \(m)")
+        case .draining, .stopped: return .unavailable("the server is shutting down", retryAfter: 5)
         }
     }
 

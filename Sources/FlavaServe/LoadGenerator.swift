@@ -45,9 +45,14 @@ public enum LoadGenerator {
         let seconds = Date().timeIntervalSince(start)
         let failures = tally.failures
         let sorted = tally.latencies.sorted()
-        func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((p * Double(sorted.count - 1)).rounded()))] }
         return LoadResult(concurrency: concurrency, requests: requests, failures: failures, seconds: seconds,
-                          requestsPerSecond: Double(requests) / seconds, p50Milliseconds: pct(0.5), p99Milliseconds: pct(0.99))
+                          requestsPerSecond: Double(requests) / seconds, p50Milliseconds: percentile(sorted, 0.5),
+                          p99Milliseconds: percentile(sorted, 0.99))
+    }
+
+    /// The `p` quantile (nearest rank) of ascending `sorted` values; 0 when empty.
+    public static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((p * Double(sorted.count - 1)).rounded()))]
     }
 }
 

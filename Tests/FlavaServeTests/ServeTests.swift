@@ -47,6 +47,13 @@ private func readyWorker(_ o: ServeOptions, _ metrics: ServeMetrics) throws -> I
     return w
 }
 
+/// The application of `o` with its worker started and ready (the caller stops the worker).
+private func readyServer(_ o: ServeOptions) throws -> (some ApplicationProtocol, InferenceWorker, ServeMetrics) {
+    let metrics = ServeMetrics()
+    let worker = try readyWorker(o, metrics)
+    return (FlavaServer.makeApplication(options: o, worker: worker, metrics: metrics), worker, metrics)
+}
+
 private func body<T: Encodable>(_ v: T) throws -> ByteBuffer { ByteBuffer(bytes: try JSONEncoder().encode(v)) }
 private func decode<T: Decodable>(_ t: T.Type, _ r: TestResponse) throws -> T { try JSONDecoder().decode(t, from: Data(r.body.readableBytesView)) }
 private func errorMessage(_ r: TestResponse) -> String? {
@@ -63,10 +70,8 @@ private func maxDiff(_ a: [[Float]], _ b: Tensor) -> Float {
 @Test func everyRouteAnswersTheLibrarysNumbers() async throws {
     let gallery = try indexFolder()
     let o = options(index: gallery)
-    let metrics = ServeMetrics()
-    let worker = try readyWorker(o, metrics)
+    let (app, worker, metrics) = try readyServer(o)
     defer { worker.stop() }
-    let app = FlavaServer.makeApplication(options: o, worker: worker, metrics: metrics)
     // The library, directly.
     let matcher = try ImageTextMatcher(directory: tinyDir)
     let embedder = matcher.embedder
@@ -148,10 +153,8 @@ private func bombPNG(width w: UInt32, height h: UInt32) -> Data {
 @Test func badInputGetsItsStatusAndTheServerKeepsServing() async throws {
     let gallery = try indexFolder()
     let o = options(index: gallery, limits: ServeLimits(maxBodyBytes: 200_000, maxItems: 4, maxPixels: 1_000_000, maxK: 10))
-    let metrics = ServeMetrics()
-    let worker = try readyWorker(o, metrics)
+    let (app, worker, metrics) = try readyServer(o)
     defer { worker.stop() }
-    let app = FlavaServer.makeApplication(options: o, worker: worker, metrics: metrics)
     let png = try b64(imageNames[1])
     let cases: [(String, String, HTTPResponse.Status, String)] = [
         ("/v1/embed", "{not json", .badRequest, "malformed"),
@@ -194,10 +197,8 @@ private func bombPNG(width w: UInt32, height h: UInt32) -> Data {
 
 @Test func theAPIKeyIsEnforcedAndHealthAndMetricsStayOpen() async throws {
     let o = options(apiKeys: ["s3cret", "other-key"])
-    let metrics = ServeMetrics()
-    let worker = try readyWorker(o, metrics)
+    let (app, worker, metrics) = try readyServer(o)
     defer { worker.stop() }
-    let app = FlavaServer.makeApplication(options: o, worker: worker, metrics: metrics)
     let req = ByteBuffer(string: #"{"texts": ["a cat"]}"#)
     try await app.test(.router) { client in
         let none = try await client.execute(uri: "/v1/embed", method: .post, headers: jsonHeaders, body: req)
@@ -214,10 +215,8 @@ private func bombPNG(width w: UInt32, height h: UInt32) -> Data {
 
 @Test func aFullQueueAnswers429WithRetryAfter() async throws {
     let o = options(worker: .init(maxQueue: 2))
-    let metrics = ServeMetrics()
-    let worker = try readyWorker(o, metrics)
+    let (app, worker, metrics) = try readyServer(o)
     defer { worker.stop() }
-    let app = FlavaServer.makeApplication(options: o, worker: worker, metrics: metrics)
     worker.pause()
     try await app.test(.router) { client in
         let waiting = (0..<2).map { i in
@@ -235,10 +234,8 @@ private func bombPNG(width w: UInt32, height h: UInt32) -> Data {
 
 @Test func thirtyTwoConcurrentClientsOverARealSocketAllSucceed() async throws {
     let o = options(worker: .init(maxBatchImages: 8, maxQueue: 64))
-    let metrics = ServeMetrics()
-    let worker = try readyWorker(o, metrics)
+    let (app, worker, metrics) = try readyServer(o)
     defer { worker.stop() }
-    let app = FlavaServer.makeApplication(options: o, worker: worker, metrics: metrics)
     let embedder = worker.models!.embedder
     let image = try b64(imageNames[0])
     let expectedImage = embedder.imageEmbeddings(embedder.pixelValues([try RGBImage.load(imagesDir + "/" + imageNames[0])]))
@@ -366,10 +363,8 @@ final class LockedBox<T>: @unchecked Sendable {
 @Test func aShortSoakOfMixedRequestsGetsOnlyExpectedAnswers() async throws {
     let gallery = try indexFolder()
     let o = options(index: gallery)
-    let metrics = ServeMetrics()
-    let worker = try readyWorker(o, metrics)
+    let (app, worker, metrics) = try readyServer(o)
     defer { worker.stop() }
-    let app = FlavaServer.makeApplication(options: o, worker: worker, metrics: metrics)
     let cases = Soak.cases(imageBase64: try b64(imageNames[1]), maxItems: o.limits.maxItems, search: true, match: true)
     try await app.test(.live) { client in
         let port = client.port!
