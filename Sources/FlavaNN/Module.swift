@@ -159,13 +159,16 @@ public final class ChildList<M: Module>: ModuleSlot {
     public let key: String
     public let first: Int
     public let dotted: Bool
+    /// Index step between entries: 2 for an nn.Sequential whose modules with parameters alternate with
+    /// activations (Linear, GELU, Linear, … → key.0, key.2, …).
+    public let stride: Int
     public var wrappedValue: [M] = []
 
-    public init(_ key: String, first: Int = 0, dotted: Bool = true) {
-        self.key = key; self.first = first; self.dotted = dotted
+    public init(_ key: String, first: Int = 0, dotted: Bool = true, stride: Int = 1) {
+        self.key = key; self.first = first; self.dotted = dotted; self.stride = stride
     }
 
-    func entryKey(_ i: Int) -> String { dotted ? "\(key).\(i + first)" : "\(key)\(i + first)" }
+    func entryKey(_ i: Int) -> String { dotted ? "\(key).\(i * stride + first)" : "\(key)\(i * stride + first)" }
 
     public func collectParameters(prefix: String, into out: inout [(key: String, variable: Variable)]) {
         for (i, m) in wrappedValue.enumerated() { out += m.namedParameters(prefix: join(prefix, entryKey(i))) }

@@ -64,6 +64,10 @@ public struct PretrainingResult: Sendable {
     public var seconds: Double
     /// The folder of the best checkpoint, if any evaluation ran.
     public var bestCheckpoint: String?
+    /// The evaluation of the starting model, where a run measures it (DINO: the encoder before training).
+    public var startEvaluation: [String: Double]? = nil
+    /// The last step's logged values (DINO: the teacher's entropies against log K).
+    public var lastValues: [String: Double]? = nil
 }
 
 /// What a run tells its caller while it works.
@@ -107,7 +111,7 @@ public final class PretrainingRun {
         guard comm.agree(cfg.batchSize), comm.agree(cfg.steps), comm.agree(Int(truncatingIfNeeded: cfg.seed)) else {
             throw DataParallelError("the ranks were started with different settings (batch size, steps or seed)")
         }
-        let needed = (pairs: cfg.objectives.needsPairs, images: cfg.objectives.mim, text: cfg.objectives.mlm)
+        let needed = (pairs: cfg.objectives.needsPairs, images: cfg.objectives.needsImages, text: cfg.objectives.mlm)
         // 0. Every source and file is opened and checked before any work.
         for (spec, used) in [(o.pairs, needed.pairs), (o.images, needed.images), (o.text, needed.text)] where used && !PretrainingRun.isSynthetic(spec) {
             try PretrainingRun.checkNotEmpty(spec, seed: cfg.seed)
@@ -188,6 +192,9 @@ public final class PretrainingRun {
                                              "text": try source(o.text, .text)]
         let syntheticEval = PretrainingRun.isSynthetic(o.pairs) && o.evalPairs == nil
         try initializeEncoders(model, events)
+        if cfg.objectives.dino {
+            return try runDINO(model, config: cfg, world: world2, source: sources["images"]!, vocabFile: vocabFile, start: start, events)
+        }
 
         let evalSource = try o.evalPairs.map { try dataSource(spec: $0, imageSize: cfg.data.imageSize) }
         let data = cfg.data
@@ -233,6 +240,7 @@ public final class PretrainingRun {
             }
         }
         if let c = eval["zero_shot_chance"] { out["zero_shot_accuracy"] = c }
+        if let c = eval["shape_probe_chance"] { out["shape_probe_accuracy"] = c }
         return out
     }
 
@@ -259,7 +267,9 @@ public final class PretrainingRun {
         if FileManager.default.fileExists(atPath: vocabFile) { return }
         let needed = o.settings.objectives
         // Pairs' captions, then the text source's sentences, for the sources the objectives use.
-        let specs = [(o.pairs, needed.needsPairs, false), (o.text, needed.mlm, true)].filter(\.1)
+        // An image-only run (MIM, DINO) still writes a whole FLAVA folder: its vocabulary comes from the captions.
+        var specs = [(o.pairs, needed.needsPairs, false), (o.text, needed.mlm, true)].filter(\.1)
+        if specs.isEmpty { specs = [(o.pairs, true, false)] }
         var corpus: [String] = []
         var describe: [String] = []
         for (spec, _, isText) in specs {
@@ -332,6 +342,14 @@ public final class PretrainingRun {
     func initializeEncoders(_ model: FlavaForPreTraining, _ events: (PretrainingEvent) -> Void) throws {
         for (dir, isText) in [(options.initText, true), (options.initImage, false)] {
             guard let dir else { continue }
+            if !isText, FileManager.default.fileExists(atPath: dir + "/dino.safetensors") {
+                // A DINO checkpoint: its teacher's encoder (what DINO releases and evaluates).
+                let path = dir + "/dino.safetensors"
+                try model.flava.imageModel.load(from: try openCheckpoint(path), keyPrefix: "teacher.backbone.", strict: false,
+                                                ignoring: { _ in true }).requireComplete(path)
+                events(.message("initialized the image encoder from the DINO teacher of \(dir)"))
+                continue
+            }
             let (src, _) = try FlavaCheckpoint.loadPreTraining(dir)
             let from: Module = isText ? src.flava.textModel : src.flava.imageModel
             let to: Module = isText ? model.flava.textModel : model.flava.imageModel
@@ -340,6 +358,49 @@ public final class PretrainingRun {
             }
             events(.message("initialized the \(isText ? "text" : "image") encoder from \(dir)"))
         }
+    }
+}
+
+extension PretrainingRun {
+    /// The DINO stage (`objectives` dino) on the run's image source, on the training engine: the teacher's shape
+    /// probe on held-out scenes before training and at every evaluation when the images are the synthetic world's.
+    func runDINO(_ model: FlavaForPreTraining, config: PretrainingConfig, world: SyntheticWorld, source: DataSource, vocabFile: String,
+                 start: Date, _ events: @escaping (PretrainingEvent) -> Void) throws -> PretrainingResult {
+        let o = options, comm = communicator
+        var cfg = config
+        let ic = model.config.imageConfig
+        if cfg.dino == DINOConfig.small(imageSize: 64, patchSize: 8) { cfg.dino = .small(imageSize: ic.imageSize, patchSize: ic.patchSize) }
+        let processor = cfg.data.processor
+        let evaluation: ((FlavaImageModel) throws -> [String: Double])? = PretrainingRun.isSynthetic(o.images)
+            ? { DINOEvaluation.shapeProbe($0, world: world, processor: processor) } : nil
+        let task = try DINOTask(model: model, config: cfg, source: source, vocabFile: vocabFile, evaluation: evaluation, communicator: comm)
+        defer { task.stop() }
+        var settings = PretrainingTask.settings(cfg, output: o.output)
+        settings.shardOptimizer = o.shardOptimizer
+        var last: [String: Double]? = nil
+        let callbacks: [TrainingCallback] = comm.isRoot ? [
+            try MetricsLogCallback(path: o.output + "/metrics.jsonl"),
+            try TensorBoardCallback(directory: o.output + "/tensorboard"),
+            StepCallback { e, total in last = e.values; events(.step(e, total: total)) },
+        ] : []
+        let engine = try TrainingEngine(task: task, settings: settings, callbacks: callbacks, communicator: comm)
+        var startEvaluation: [String: Double]? = nil
+        if let r = o.resume {
+            try engine.resume(from: r)
+            events(.message("resumed from \(r) at step \(engine.step)"))
+        } else if comm.isRoot, let evaluation {
+            startEvaluation = try withNoGrad { try evaluation(task.teacher) }
+        }
+        let outcome = try engine.run()
+        if let h = outcome.replicaChecksum {
+            events(.message(String(format: "weights bit-identical on all %d ranks (checksum %016llx)", comm.size, h)))
+        }
+        let eval = outcome.bestEvaluation ?? outcome.lastEvaluation ?? [:]
+        var result = PretrainingResult(evaluation: eval, chance: PretrainingRun.chance(of: eval), steps: outcome.steps,
+                                       seconds: Date().timeIntervalSince(start), bestCheckpoint: outcome.bestCheckpoint)
+        result.startEvaluation = startEvaluation
+        result.lastValues = last
+        return result
     }
 }
 

@@ -98,6 +98,10 @@ public protocol TrainingTask: AnyObject {
     /// One micro-batch of step `step` (0-based): draw it (with `generator` if the task draws at random), run the
     /// forward pass, return the loss.
     func microBatch(step: Int, kind: String?, generator: inout SeededGenerator) throws -> MicroBatchLoss
+    /// Called once the step's gradients are complete (accumulated, and summed across ranks), before clipping
+    /// and the update: a task may drop gradients here (DINO freezes its head's last layer; a parameter whose
+    /// gradient is nil gets no update).
+    func gradientsReady(step: Int) throws
     /// Called after the optimizer update of step `step` (0-based).
     func endStep(_ step: Int) throws
     /// Held-out metrics (run without gradients), or nil when the task has nothing to evaluate on.
@@ -121,6 +125,7 @@ extension TrainingTask {
         AdamW(namedParameters: trainableParameters, .init(learningRate: s.learningRate, weightDecay: s.weightDecay))
     }
     public func beginStep(_ step: Int, generator: inout SeededGenerator) throws -> String? { nil }
+    public func gradientsReady(step: Int) throws {}
     public func endStep(_ step: Int) throws {}
     public func evaluate(step: Int) throws -> [String: Double]? { nil }
     public func score(_ evaluation: [String: Double]) -> Double { evaluation.values.reduce(0, +) }
@@ -325,6 +330,7 @@ public final class TrainingEngine<Task: TrainingTask> {
             samples = Int(r[keys.count])
             used = dp.reduce(scale: mean ? 1 / Float(communicator.size) : 1)
         }
+        try task.gradientsReady(step: step)
         for (k, v) in losses where !v.isFinite {
             throw TrainingError("loss \(k) became \(v) at step \(step + 1)" + (kind.map { " (a \($0) step)" } ?? ""))
         }

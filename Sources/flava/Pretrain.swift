@@ -6,8 +6,15 @@ import FlavaKit
 
 struct Pretrain: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Pretrain FLAVA (contrastive, ITM, MMM, MIM, MLM); by default a small model on the synthetic world.",
+        abstract: "Pretrain FLAVA (contrastive, ITM, MMM, MIM, MLM), or its image encoder alone with DINO; by default a small model on the synthetic world.",
         discussion: """
+        --objectives dino runs the DINO stage on the images source (--images): a student (the image encoder + a \
+        DINO head) and its EMA teacher on multi-crop views; DINO's recipe scaled to the run (300 steps, learning \
+        rate 1e-3, weight decay 0.04, clip 3, warm-up 10 %; the rest in the config's "dino" field). metrics.jsonl \
+        logs the teacher's entropy against log K (collapse shows as either end); on the synthetic world the \
+        teacher's linear probe of shapes is measured before training and at each evaluation. The checkpoint is a \
+        whole FLAVA folder with dino.safetensors beside it; --init-image takes it (the teacher's encoder).
+
         Each step draws pairs / images / text by --probabilities and takes a full batch. Checkpoints (Hugging Face \
         layout + optimizer and trainer state) go to OUTPUT/checkpoint-STEP, written atomically; --resume DIR \
         continues a run exactly. Metrics go to OUTPUT/metrics.jsonl.
@@ -25,14 +32,16 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Micro-batches accumulated per step (default 1).") var accumulation: Int?
     @Option(help: "Peak learning rate (default 1e-3).") var learningRate: Float?
     @Option(help: "Warmup steps, then cosine decay (default 100).") var warmup: Int?
-    @Option(help: "Comma-separated objectives (contrastive,itm,mmm_image,mmm_text,mim,mlm) or all.") var objectives: String?
+    @Option(help: "Comma-separated objectives (contrastive,itm,mmm_image,mmm_text,mim,mlm) or all; or dino (alone).") var objectives: String?
     @Option(help: "Probabilities of pairs,images,text (default 0.70,0.15,0.15).") var probabilities: String?
+    @Option(help: "Start from a unimodal stage's recipe instead of joint pretraining's: text-stage (MLM on text alone, RoBERTa's settings scaled down: 40-token texts, learning rate 2e-3, decay 0.01) or dino (as --objectives dino). Flags override it.")
+    var recipe: String?
     @Option(help: "Image-text pairs source spec (default: the synthetic world).") var pairs = "synthetic:pairs"
     @Option(help: "Images-alone source spec.") var images = "synthetic:images"
     @Option(help: "Text-alone source spec.") var text = "synthetic:text"
     @Option(help: "Held-out pairs for retrieval evaluation (default: the synthetic world's held-out split when training on it).") var evalPairs: String?
     @Option(help: "Initialize the text encoder from this checkpoint (e.g. an MLM-only run).") var initText: String?
-    @Option(help: "Initialize the image encoder from this checkpoint (e.g. a MIM-only run).") var initImage: String?
+    @Option(help: "Initialize the image encoder from this checkpoint (a MIM-only run, or a DINO run: its teacher).") var initImage: String?
     @Option(help: "An existing codebook folder (default: train one first).") var codebook: String?
     @Option(help: "Codebook training steps when none is given.") var codebookSteps = 100
     @Option(help: "A vocab.txt (default: --from's or --resume's, else a WordPiece vocabulary trained on the run's own text).") var vocab: String?
@@ -57,7 +66,20 @@ struct Pretrain: ParsableCommand {
         var o = PretrainingRunOptions()
         o.shardOptimizer = shardOptimizer
         o.output = output
-        if let path = config { o.settings = try ConfigError.decode(PretrainingConfig.self, fromFile: path); o.settingsOrigin = path }
+        switch (config, recipe) {
+        case (let path?, nil):
+            o.settings = try ConfigError.decode(PretrainingConfig.self, fromFile: path); o.settingsOrigin = path
+        case (nil, "text-stage"?):
+            o.settings = .textStage(steps: steps ?? 1200)
+        case (nil, "dino"?):
+            o.settings = .dino(steps: steps ?? 300)
+        case (nil, let r?):
+            throw ValidationError("--recipe must be text-stage or dino, not '\(r)'")
+        case (nil, nil):
+            if let v = objectives, try PretrainingObjectives(v).dino { o.settings = .dino(steps: steps ?? 300) }   // DINO's own recipe
+        case (_?, _?):
+            throw ValidationError("give --config or --recipe, not both")
+        }
         if let p = probabilities {
             let probs = p.split(separator: ",").compactMap { Double($0) }
             guard probs.count == 3, probs.allSatisfy({ $0 >= 0 }), probs.reduce(0, +) > 0 else {
@@ -121,7 +143,17 @@ struct Pretrain: ParsableCommand {
             guard let v = e[k] else { continue }
             t.add([k, String(format: "%.3f", v), result.chance[k].map { String(format: "%.3f", $0) } ?? "–"])
         }
+        if let v = e["shape_probe_accuracy"] {
+            t.add(["shape linear probe (teacher), test accuracy", String(format: "%.3f", v), result.chance["shape_probe_accuracy"].map { String(format: "%.3f", $0) } ?? "–"])
+            if let s = result.startEvaluation?["shape_probe_accuracy"] {
+                t.add(["  the same encoder before training", String(format: "%.3f", s), "–"])
+            }
+        }
         if e.isEmpty { print("no held-out evaluation (give --eval-pairs to evaluate on your data)") } else { print(t.render()) }
+        if let v = result.lastValues, let h = v["teacher_entropy"], let hb = v["teacher_batch_entropy"], let hmax = v["max_entropy"] {
+            let state = h < 0.1 * hmax ? "collapsed to one-hot outputs" : h > 0.95 * hmax ? "collapsed to uniform outputs" : "neither collapse"
+            print(String(format: "teacher entropy at the last step: %.2f per image, %.2f of the batch mean, log K = %.2f (%@)", h, hb, hmax, state))
+        }
         let best = result.bestCheckpoint ?? output + "/checkpoint-\(result.steps)"
         print(String(format: "%d steps in %.0f s; best checkpoint: %@", result.steps, result.seconds, best))
         try PretrainReport.write(metrics: output + "/metrics.jsonl", to: output + "/report.svg")
@@ -129,6 +161,8 @@ struct Pretrain: ParsableCommand {
             var s: [String: Any] = e.mapValues { $0 as Any }
             s["steps"] = result.steps; s["seconds"] = result.seconds; s["checkpoint"] = best
             s["chance"] = result.chance
+            if let st = result.startEvaluation { s["start_evaluation"] = st }
+            if let v = result.lastValues { s["last_values"] = v }
             try writeSummary(s, to: summary)
         }
     }
@@ -139,7 +173,8 @@ enum PretrainReport {
     static func write(metrics: String, to path: String) throws {
         try SVGCharts.trainingReport(metrics: metrics, to: path) { e in
             var points: [(String, Double)] = e.losses.map { ($0.key, $0.value) }
-            for (k, v) in e.eval ?? [:] where k.hasSuffix("R@1") || k == "zero_shot_accuracy" { points.append(("eval " + k, v)) }
+            for (k, v) in e.eval ?? [:] where k.hasSuffix("R@1") || k == "zero_shot_accuracy" || k == "shape_probe_accuracy" { points.append(("eval " + k, v)) }
+            for (k, v) in e.values ?? [:] where k.hasPrefix("teacher_") && k.hasSuffix("entropy") { points.append((k, v)) }
             return points
         }
     }

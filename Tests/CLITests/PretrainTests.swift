@@ -200,3 +200,29 @@ private func userData(_ dir: String) throws {
         #expect(!FileManager.default.fileExists(atPath: out + "/vocab.txt"), "\(flag) trained a vocabulary first")
     }
 }
+
+@Test func aDINORunLogsTheTeacherAndInitializesAJointRun() throws {
+    let dir = TestPaths.temporaryDirectory().path
+    let dino = try runFlava(["pretrain", "--objectives", "dino", "--size", "tiny", "--batch-size", "8", "--steps", "6",
+                             "--output", dir + "/dino"])
+    #expect(dino.status == 0, "\(dino.err)")
+    #expect(dino.out.contains("shape linear probe (teacher)") && dino.out.contains("before training") && dino.out.contains("log K"), "\(dino.out)")
+    for f in ["config.json", "model.safetensors", "vocab.txt", "dino.safetensors", "dino_config.json", "trainer_state.json"] {
+        #expect(FileManager.default.fileExists(atPath: dir + "/dino/checkpoint-6/" + f), "\(f)")
+    }
+    let rows = try String(contentsOfFile: dir + "/dino/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+    let last = try JSONDecoder().decode(PretrainingLogEntry.self, from: Data(rows.last!.utf8))
+    #expect(rows.count == 6 && last.losses["dino"] != nil && last.values?["teacher_entropy"] != nil && last.values?["student_teacher_kl"] != nil)
+    // The checkpoint's encoder is a FLAVA image encoder in the Hugging Face layout.
+    _ = try FlavaCheckpoint.loadPreTraining(dir + "/dino/checkpoint-6")
+    // A joint run starts its image encoder from the DINO teacher.
+    let joint = try runFlava(["pretrain", "--output", dir + "/joint", "--steps", "3", "--init-image", dir + "/dino/checkpoint-6",
+                              "--vocab", dir + "/dino/vocab.txt"] + tinyArgs)
+    #expect(joint.status == 0 && joint.out.contains("from the DINO teacher"), "\(joint.err)")
+    // DINO goes alone; a DINO checkpoint resumes.
+    let bad = try runFlava(["pretrain", "--objectives", "dino,mim", "--size", "tiny", "--output", dir + "/bad"])
+    #expect(bad.status != 0 && bad.err.contains("dino") && bad.err.split(separator: "\n").count == 1, "\(bad.err)")
+    let resumed = try runFlava(["pretrain", "--objectives", "dino", "--size", "tiny", "--batch-size", "8", "--steps", "8",
+                                "--output", dir + "/dino2", "--resume", dir + "/dino/checkpoint-6", "--vocab", dir + "/dino/vocab.txt"])
+    #expect(resumed.status == 0 && resumed.out.contains("resumed from"), "\(resumed.err)")
+}

@@ -169,3 +169,26 @@ func conv2dGradient(kernel: Int, padding: Int, stride: Int) {
         return inner * v[0]
     }
 }
+
+@Test(arguments: oddSizes) func softTargetCrossEntropyGradient(n: Int) {
+    // Targets that are sums of distributions (weight 2 per row) and a row of zeros, as DINO builds them.
+    var g = SeededGenerator(seed: 61)
+    var t = [Float](repeating: 0, count: 3 * n)
+    for r in 0..<2 {
+        let raw = (0..<n).map { _ in g.nextUniform() + 0.01 }
+        let s = raw.reduce(0, +)
+        for j in 0..<n { t[r * n + j] = 2 * raw[j] / s }
+    }
+    let targets = Tensor(shape: [3, n], t)
+    expectGrad([rand([3, n], seed: 62, scale: 2)]) { softTargetCrossEntropy($0[0], targets: targets) }
+}
+
+@Test(arguments: oddSizes) func dinoHeadGradient(n: Int) {
+    // The head's computation: an MLP to the bottleneck, L2-normalized, against weight-normalized prototypes
+    // W = g · v/‖v‖ (g trained: norm_last_layer false), through every input.
+    let d = 5, bottleneck = 4
+    expectGrad([rand([3, d], seed: 63), rand([bottleneck, d], seed: 64), rand([n, bottleneck], seed: 65), rand([n, 1], seed: 66)]) { v in
+        let z = l2Normalize(linear(v[0], weight: v[1], bias: nil))
+        return matmul(z, l2Normalize(v[2]) * v[3], transposeB: true)
+    }
+}

@@ -122,3 +122,39 @@ public func binaryCrossEntropyWithLogits(_ logits: Variable, targets: Tensor) ->
         return [dx]
     }
 }
+
+/// Cross-entropy against soft targets, summed over rows: Σ_r −Σ_j T[r, j] · log_softmax(logits[r])_j, with
+/// `targets` [N, C] any non-negative weights (a row may hold the sum of several distributions, as DINO's
+/// student views do against the teacher's global views; a row of zeros contributes nothing). The gradient is
+/// softmax(logits[r]) · ΣT[r] − T[r]. The caller divides by its count of terms.
+public func softTargetCrossEntropy(_ logits: Variable, targets: Tensor) -> Variable {
+    precondition(logits.shape == targets.shape && logits.shape.count >= 1, "soft cross-entropy: logits \(logits.shape) vs targets \(targets.shape)")
+    let x = logits.value
+    let n = x.shape.last ?? 1
+    let rows = x.count / max(n, 1)
+    let p = SoftmaxKernel.forward(x)
+    let xp = x.storage.pointer, tp = targets.storage.pointer, pp = p.storage.pointer
+    var total = 0.0
+    var weights = [Float](repeating: 0, count: rows)
+    for r in 0..<rows {
+        let row = xp + r * n, t = tp + r * n
+        let m = Reduce.max(row, n)
+        var s = 0.0
+        for j in 0..<n { s += Foundation.exp(Double(row[j] - m)) }
+        let lse = Double(m) + Foundation.log(s)
+        var acc = 0.0, w = 0.0
+        for j in 0..<n where t[j] != 0 { acc += Double(t[j]) * (lse - Double(row[j])); w += Double(t[j]) }
+        total += acc
+        weights[r] = Float(w)
+    }
+    return Variable.record("softTargetCrossEntropy", Tensor(scalar: Float(total)), inputs: [logits]) { g in
+        let scale = g.scalarValue
+        let dx = Tensor(uninitializedShape: x.shape)
+        let dp = dx.storage.pointer, pp = p.storage.pointer, tp = targets.storage.pointer   // p and targets kept alive here
+        for r in 0..<rows {
+            let w = weights[r]
+            for j in 0..<n { dp[r * n + j] = (pp[r * n + j] * w - tp[r * n + j]) * scale }
+        }
+        return [dx]
+    }
+}
