@@ -70,7 +70,7 @@ private func maxDiff(_ a: [[Float]], _ b: Tensor) -> Float {
 @Test func everyRouteAnswersTheLibrarysNumbers() async throws {
     let gallery = try indexFolder()
     let o = options(index: gallery)
-    let (app, worker, metrics) = try readyServer(o)
+    let (app, worker, _) = try readyServer(o)
     defer { worker.stop() }
     // The library, directly.
     let matcher = try ImageTextMatcher(directory: tinyDir)
@@ -153,7 +153,7 @@ private func bombPNG(width w: UInt32, height h: UInt32) -> Data {
 @Test func badInputGetsItsStatusAndTheServerKeepsServing() async throws {
     let gallery = try indexFolder()
     let o = options(index: gallery, limits: ServeLimits(maxBodyBytes: 200_000, maxItems: 4, maxPixels: 1_000_000, maxK: 10))
-    let (app, worker, metrics) = try readyServer(o)
+    let (app, worker, _) = try readyServer(o)
     defer { worker.stop() }
     let png = try b64(imageNames[1])
     let cases: [(String, String, HTTPResponse.Status, String)] = [
@@ -197,7 +197,7 @@ private func bombPNG(width w: UInt32, height h: UInt32) -> Data {
 
 @Test func theAPIKeyIsEnforcedAndHealthAndMetricsStayOpen() async throws {
     let o = options(apiKeys: ["s3cret", "other-key"])
-    let (app, worker, metrics) = try readyServer(o)
+    let (app, worker, _) = try readyServer(o)
     defer { worker.stop() }
     let req = ByteBuffer(string: #"{"texts": ["a cat"]}"#)
     try await app.test(.router) { client in
@@ -215,7 +215,7 @@ private func bombPNG(width w: UInt32, height h: UInt32) -> Data {
 
 @Test func aFullQueueAnswers429WithRetryAfter() async throws {
     let o = options(worker: .init(maxQueue: 2))
-    let (app, worker, metrics) = try readyServer(o)
+    let (app, worker, _) = try readyServer(o)
     defer { worker.stop() }
     worker.pause()
     try await app.test(.router) { client in
@@ -363,7 +363,7 @@ final class LockedBox<T>: @unchecked Sendable {
 @Test func aShortSoakOfMixedRequestsGetsOnlyExpectedAnswers() async throws {
     let gallery = try indexFolder()
     let o = options(index: gallery)
-    let (app, worker, metrics) = try readyServer(o)
+    let (app, worker, _) = try readyServer(o)
     defer { worker.stop() }
     let cases = Soak.cases(imageBase64: try b64(imageNames[1]), maxItems: o.limits.maxItems, search: true, match: true)
     try await app.test(.live) { client in
