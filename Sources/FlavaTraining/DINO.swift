@@ -243,7 +243,10 @@ public final class DINOTask: TrainingTask {
 
     /// The encoder's parameters DINO trains: all but the pooler and the mask token (DINO uses neither).
     static func trained(_ m: FlavaImageModel, prefix: String) -> [(key: String, variable: Variable)] {
-        m.namedParameters(prefix: prefix).filter { !$0.key.contains(".pooler.") && !$0.key.hasSuffix("mask_token") }
+        m.namedParameters(prefix: prefix).filter { p in
+            let parts = p.key.split(separator: ".")
+            return !parts.contains("pooler") && parts.last != "mask_token"
+        }
     }
 
     /// `source`: images (any record with an image); `evaluation` runs on the teacher's encoder every

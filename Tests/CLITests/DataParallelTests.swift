@@ -142,6 +142,23 @@ struct DataParallelTests {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
+    /// DINO on 2 ranks against one process: the centre is the mean over every rank's teacher outputs, each rank's
+    /// loss the mean over its slice, the teacher the same EMA everywhere.
+    @Test func dinoOnTwoRanksMatchesOneProcess() throws {
+        let dir = TestPaths.temporaryDirectory().path
+        let args = ["pretrain", "--objectives", "dino", "--size", "tiny", "--steps", "4", "--batch-size", "8",
+                    "--eval-every", "100", "--checkpoint-every", "4"]
+        let one = try runFlava(args + ["--output", dir + "/one"])
+        #expect(one.status == 0, "\(one.err)")
+        let two = try runMPI(np: 2, "flava", args + ["--output", dir + "/two"])
+        #expect(two.status == 0, "\(two.err.suffix(2000))")
+        #expect(two.out.contains("weights bit-identical on all 2 ranks"), "\(two.out)")
+        let a = try metricsLosses(dir + "/one/metrics.jsonl"), b = try metricsLosses(dir + "/two/metrics.jsonl")
+        #expect(worst(a, b, 1...1) <= 1e-4, "first step: \(a[1] ?? [:]) vs \(b[1] ?? [:])")
+        #expect(worst(a, b, 1...4) <= 1e-2, "four steps")
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
     @Test func aBatchThatDoesNotSplitEvenlyIsRefused() throws {
         let dir = TestPaths.temporaryDirectory().path
         let r = try runMPI(np: 2, "flava", ["pretrain", "--size", "tiny", "--steps", "2", "--batch-size", "7", "--output", dir], limit: 120)
