@@ -2,11 +2,12 @@
 # Evaluates a checkpoint of `flava pretrain` on the synthetic world's held-out scenes (colour–shape combinations
 # never seen in training): zero-shot classification, retrieval, the linear probe and the VQA-style fine-tune,
 # each from the CLI, and prints one results table against chance / the majority baseline.
-#   bash scripts/eval.sh [CHECKPOINT]     (default runs/pretrain/best; results in runs/eval)
+#   bash scripts/eval.sh [CHECKPOINT] [OUT]     (default runs/pretrain/best; results in OUT, default runs/eval,
+#                                              and OUT/summary.json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL="${1:-runs/pretrain/best}"
-OUT=runs/eval
+OUT="${2:-runs/eval}"
 FLAVA=.build/release/flava
 [ -x "$FLAVA" ] || bash scripts/setup.sh
 [ -d "$MODEL" ] || { echo "error: $MODEL: no such checkpoint (run bash scripts/main.sh first)" >&2; exit 1; }
@@ -43,6 +44,7 @@ rows = [
     ("linear probe test accuracy, 6 shapes", get(p, "test_accuracy"), "1/6 = 0.167"),
     ("VQA accuracy, held-out scenes", get(v, "vqa_accuracy_held_out"), f"majority {get(v, 'majority_baseline', 'baseline'):.3f}"),
 ]
+json.dump({name: val for name, val, _ in rows}, open(f"{out}/summary.json", "w"), indent=1)
 print("\n| evaluation (held-out scenes) | value | chance / baseline |\n|---|---|---|")
 for name, val, ref in rows:
     print(f"| {name} | {val:.3f} | {ref} |")
