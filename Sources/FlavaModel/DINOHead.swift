@@ -41,8 +41,10 @@ public struct DINOHeadConfig: Codable, Sendable, Equatable {
     }
 
     /// Checks every size; the error names `file` and the field.
-    public func validate(file: String = "DINO head") throws {
-        let k = ConfigChecker(file: file)
+    public func validate(file: String = "DINO head") throws { try validate(ConfigChecker(file: file)) }
+
+    /// Checks every size with `k` (a section of a larger file).
+    public func validate(_ k: ConfigChecker) throws {
         try k.int("out_dim", outDim, in: 2...1_048_576)
         try k.int("hidden_dim", hiddenDim, in: 1...65_536)
         try k.int("bottleneck_dim", bottleneckDim, in: 1...65_536)

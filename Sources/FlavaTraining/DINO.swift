@@ -72,8 +72,12 @@ public struct DINOConfig: Codable, Sendable, Equatable {
 
     /// Checks every setting (against the model's patch size); the error names `file` and the field.
     public func validate(file: String = "DINO settings", patchSize: Int) throws {
-        let k = ConfigChecker(file: file)
-        try head.validate(file: file)
+        try validate(ConfigChecker(file: file), patchSize: patchSize)
+    }
+
+    /// Checks every setting with `k` (a section of a larger file).
+    public func validate(_ k: ConfigChecker, patchSize: Int) throws {
+        try head.validate(k.nested("head"))
         try augmentation.validate(k.nested("augmentation"), patchSize: patchSize)
         try k.number("studentTemperature", studentTemperature, in: 0...100, aboveLower: true)
         try k.number("teacherTemperature", teacherTemperature, in: 0...100, aboveLower: true)

@@ -164,6 +164,9 @@ public struct PretrainingConfig: Codable, Sendable {
         try k.int("checkpointEvery", checkpointEvery, in: 1...100_000_000)
         try k.int("evalEvery", evalEvery, in: 1...100_000_000)
         try data.validate(k.nested("data"))
+        // The DINO section is checked whatever the objectives (its defaults are valid); that its crops fit the
+        // model's image size is checked when a DINO run has its model.
+        if data.patchSize >= 1 { try dino.validate(k.nested("dino"), patchSize: data.patchSize) }
     }
 }
 
