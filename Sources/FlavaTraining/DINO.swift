@@ -53,6 +53,10 @@ public struct DINOConfig: Codable, Sendable, Equatable {
         return c
     }
 
+    /// `small` for the small preset's 64-pixel images in 8-pixel patches: PretrainingConfig's default, which a
+    /// run re-sizes to its model when left as it is.
+    public static let smallDefault = DINOConfig.small(imageSize: 64, patchSize: 8)
+
     enum CodingKeys: String, CodingKey {
         case head, augmentation, studentTemperature, teacherTemperature, warmupTeacherTemperature, teacherTemperatureWarmup
         case centerMomentum, teacherMomentum, freezeLastLayer
@@ -115,6 +119,12 @@ public struct DINOStatistics: Sendable {
     public var teacherBatchEntropy: Double
     /// log K, the entropy of the uniform distribution.
     public var maximumEntropy: Double
+
+    /// Which collapse a mean teacher entropy `h` (nats) out of log K = `maximum` shows: one-hot outputs below
+    /// 10 % of log K, uniform ones above 95 %, else neither.
+    public static func collapse(entropy h: Double, maximum: Double) -> String {
+        h < 0.1 * maximum ? "collapsed to one-hot outputs" : h > 0.95 * maximum ? "collapsed to uniform outputs" : "neither collapse"
+    }
 }
 
 /// DINOLoss (main_dino.py): the teacher's global crops, centred and sharpened by τ_t, against the student's
@@ -355,7 +365,7 @@ public final class DINOTask: TrainingTask {
         tensors += teacher.stateDict(prefix: "teacher.backbone").map { ($0.key, .float($0.value)) }
         tensors += teacherHead.stateDict(prefix: "teacher.head").map { ($0.key, .float($0.value)) }
         tensors.append(("center", .float(loss.center)))
-        try SafeTensors.write(tensors, metadata: ["format": "pt"], to: dir + "/dino.safetensors")
+        try SafeTensors.write(tensors, metadata: ["format": "pt"], to: dir + "/" + DINOTask.stateFile)
         let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try enc.encode(dino).write(to: URL(fileURLWithPath: dir + "/dino_config.json"), options: .atomic)
     }
@@ -365,13 +375,12 @@ public final class DINOTask: TrainingTask {
         guard model.copyParameters(from: m) else {
             throw ConfigError(dir, "was trained with another model (its config.json differs from this run's model)")
         }
-        let path = dir + "/dino.safetensors"
-        guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError(dir, "no dino.safetensors: not a DINO checkpoint") }
+        let path = dir + "/" + DINOTask.stateFile
+        guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError(dir, "no \(DINOTask.stateFile): not a DINO checkpoint") }
         let f = try openCheckpoint(path)
-        let ignoreOthers: (String) -> Bool = { _ in true }
-        try head.load(from: f, keyPrefix: "student.head.", strict: false, ignoring: ignoreOthers).requireComplete(path)
-        try teacher.load(from: f, keyPrefix: "teacher.backbone.", strict: false, ignoring: ignoreOthers).requireComplete(path)
-        try teacherHead.load(from: f, keyPrefix: "teacher.head.", strict: false, ignoring: ignoreOthers).requireComplete(path)
+        try DINOTask.load(head, from: f, prefix: "student.head.", path: path)
+        try DINOTask.load(teacher, from: f, prefix: "teacher.backbone.", path: path)
+        try DINOTask.load(teacherHead, from: f, prefix: "teacher.head.", path: path)
         let c = try f.floatTensor("center")
         guard c.shape == loss.center.shape else { throw CheckpointError(path, "center has shape \(c.shape), the head has \(loss.center.count) prototypes") }
         loss.center = c.copy()
@@ -388,10 +397,24 @@ public final class DINOTask: TrainingTask {
     public func stop() { loader?.stop(); loader = nil }
 }
 
-extension LoadReport {
-    /// Throws naming `path` when a key the module needs is missing or of another shape.
-    func requireComplete(_ path: String) throws {
-        guard missing.isEmpty && mismatched.isEmpty else { throw CheckpointError(path, "does not match the DINO model: \(self)") }
+extension DINOTask {
+    /// The file of a DINO checkpoint beside the FLAVA folder's: the student's head, the teacher and the centre.
+    public static let stateFile = "dino.safetensors"
+
+    /// Reads the keys under `prefix` of a DINO state file into `module` (the file's other parts are not its);
+    /// a missing or mis-shaped key is an error naming `path`.
+    static func load(_ module: Module, from f: TensorSource, prefix: String, path: String) throws {
+        let r = try module.load(from: f, keyPrefix: prefix, strict: false, ignoring: { _ in true })
+        guard r.missing.isEmpty && r.mismatched.isEmpty else { throw CheckpointError(path, "does not match the DINO model: \(r)") }
+    }
+
+    /// Whether `dir` is a DINO checkpoint (it has the DINO state file).
+    public static func isCheckpoint(_ dir: String) -> Bool { FileManager.default.fileExists(atPath: dir + "/" + stateFile) }
+
+    /// The teacher's image encoder of the DINO checkpoint `dir` into `encoder` (what DINO releases and evaluates).
+    public static func loadTeacherEncoder(_ encoder: FlavaImageModel, fromCheckpoint dir: String) throws {
+        let path = dir + "/" + stateFile
+        try load(encoder, from: try openCheckpoint(path), prefix: "teacher.backbone.", path: path)
     }
 }
 

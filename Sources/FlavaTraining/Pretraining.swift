@@ -87,7 +87,7 @@ public struct PretrainingConfig: Codable, Sendable {
     public var gradientCheckpointing = false
     /// DINO's settings, used with `objectives` dino (default: `DINOConfig.small`; a run re-sizes the default to
     /// its model's image and patch size).
-    public var dino = DINOConfig.small(imageSize: 64, patchSize: 8)
+    public var dino = DINOConfig.smallDefault
     public init() {}
 
     /// The text stage (paper §3.3, App. B: the text encoder pretrained alone with MLM, RoBERTa's recipe) scaled to

@@ -209,26 +209,43 @@ public final class PretrainingRun {
         let task = try PretrainingTask(model: model, tokenizer: tokenizer, vocabFile: vocabFile, config: cfg, sources: sources,
                                        evaluation: evaluation, communicator: comm)
         defer { task.stop() }
-        // 3. Train, on the engine: metrics.jsonl, TensorBoard and the caller's events through its callbacks (rank 0's).
+        // 3. Train, on the engine.
+        return try train(task, config: cfg, start: start, events)
+    }
+
+    /// Runs `task` on the training engine to the end: metrics.jsonl, TensorBoard and the caller's events through
+    /// its callbacks (rank 0's), resuming from `options.resume` when given; `fresh` runs before the first step of
+    /// a run that does not resume and gives the result's `startEvaluation`. Used by joint pretraining and DINO.
+    func train<Task: TrainingTask>(_ task: Task, config cfg: PretrainingConfig, start: Date,
+                                   _ events: @escaping (PretrainingEvent) -> Void,
+                                   fresh: () throws -> [String: Double]? = { nil }) throws -> PretrainingResult {
+        let o = options, comm = communicator
         var settings = PretrainingTask.settings(cfg, output: o.output)
         settings.shardOptimizer = o.shardOptimizer
+        var last: [String: Double]? = nil
         let callbacks: [TrainingCallback] = comm.isRoot ? [
             try MetricsLogCallback(path: o.output + "/metrics.jsonl"),
             try TensorBoardCallback(directory: o.output + "/tensorboard"),
-            StepCallback { events(.step($0, total: $1)) },
+            StepCallback { e, total in last = e.values; events(.step(e, total: total)) },
         ] : []
         let engine = try TrainingEngine(task: task, settings: settings, callbacks: callbacks, communicator: comm)
+        var startEvaluation: [String: Double]? = nil
         if let r = o.resume {
             try engine.resume(from: r)   // restarts the loaders where the checkpoint left them
             events(.message("resumed from \(r) at step \(engine.step)"))
+        } else if comm.isRoot {
+            startEvaluation = try fresh()
         }
         let outcome = try engine.run()
         if let h = outcome.replicaChecksum {
             events(.message(String(format: "weights bit-identical on all %d ranks (checksum %016llx)", comm.size, h)))
         }
         let eval = outcome.bestEvaluation ?? outcome.lastEvaluation ?? [:]
-        return PretrainingResult(evaluation: eval, chance: PretrainingRun.chance(of: eval), steps: outcome.steps,
-                                 seconds: Date().timeIntervalSince(start), bestCheckpoint: outcome.bestCheckpoint)
+        var result = PretrainingResult(evaluation: eval, chance: PretrainingRun.chance(of: eval), steps: outcome.steps,
+                                       seconds: Date().timeIntervalSince(start), bestCheckpoint: outcome.bestCheckpoint)
+        result.startEvaluation = startEvaluation
+        result.lastValues = last
+        return result
     }
 
     /// Chance levels of the evaluation metrics: recall@K among N candidates is K/N, zero-shot is 1/classes.
@@ -342,11 +359,8 @@ public final class PretrainingRun {
     func initializeEncoders(_ model: FlavaForPreTraining, _ events: (PretrainingEvent) -> Void) throws {
         for (dir, isText) in [(options.initText, true), (options.initImage, false)] {
             guard let dir else { continue }
-            if !isText, FileManager.default.fileExists(atPath: dir + "/dino.safetensors") {
-                // A DINO checkpoint: its teacher's encoder (what DINO releases and evaluates).
-                let path = dir + "/dino.safetensors"
-                try model.flava.imageModel.load(from: try openCheckpoint(path), keyPrefix: "teacher.backbone.", strict: false,
-                                                ignoring: { _ in true }).requireComplete(path)
+            if !isText, DINOTask.isCheckpoint(dir) {
+                try DINOTask.loadTeacherEncoder(model.flava.imageModel, fromCheckpoint: dir)
                 events(.message("initialized the image encoder from the DINO teacher of \(dir)"))
                 continue
             }
@@ -366,41 +380,18 @@ extension PretrainingRun {
     /// probe on held-out scenes before training and at every evaluation when the images are the synthetic world's.
     func runDINO(_ model: FlavaForPreTraining, config: PretrainingConfig, world: SyntheticWorld, source: DataSource, vocabFile: String,
                  start: Date, _ events: @escaping (PretrainingEvent) -> Void) throws -> PretrainingResult {
-        let o = options, comm = communicator
         var cfg = config
         let ic = model.config.imageConfig
-        if cfg.dino == DINOConfig.small(imageSize: 64, patchSize: 8) { cfg.dino = .small(imageSize: ic.imageSize, patchSize: ic.patchSize) }
+        if cfg.dino == DINOConfig.smallDefault { cfg.dino = .small(imageSize: ic.imageSize, patchSize: ic.patchSize) }
         let processor = cfg.data.processor
-        let evaluation: ((FlavaImageModel) throws -> [String: Double])? = PretrainingRun.isSynthetic(o.images)
+        let evaluation: ((FlavaImageModel) throws -> [String: Double])? = PretrainingRun.isSynthetic(options.images)
             ? { DINOEvaluation.shapeProbe($0, world: world, processor: processor) } : nil
-        let task = try DINOTask(model: model, config: cfg, source: source, vocabFile: vocabFile, evaluation: evaluation, communicator: comm)
+        let task = try DINOTask(model: model, config: cfg, source: source, vocabFile: vocabFile, evaluation: evaluation,
+                                communicator: communicator)
         defer { task.stop() }
-        var settings = PretrainingTask.settings(cfg, output: o.output)
-        settings.shardOptimizer = o.shardOptimizer
-        var last: [String: Double]? = nil
-        let callbacks: [TrainingCallback] = comm.isRoot ? [
-            try MetricsLogCallback(path: o.output + "/metrics.jsonl"),
-            try TensorBoardCallback(directory: o.output + "/tensorboard"),
-            StepCallback { e, total in last = e.values; events(.step(e, total: total)) },
-        ] : []
-        let engine = try TrainingEngine(task: task, settings: settings, callbacks: callbacks, communicator: comm)
-        var startEvaluation: [String: Double]? = nil
-        if let r = o.resume {
-            try engine.resume(from: r)
-            events(.message("resumed from \(r) at step \(engine.step)"))
-        } else if comm.isRoot, let evaluation {
-            startEvaluation = try withNoGrad { try evaluation(task.teacher) }
+        return try train(task, config: cfg, start: start, events) {
+            try evaluation.map { e in try withNoGrad { try e(task.teacher) } }
         }
-        let outcome = try engine.run()
-        if let h = outcome.replicaChecksum {
-            events(.message(String(format: "weights bit-identical on all %d ranks (checksum %016llx)", comm.size, h)))
-        }
-        let eval = outcome.bestEvaluation ?? outcome.lastEvaluation ?? [:]
-        var result = PretrainingResult(evaluation: eval, chance: PretrainingRun.chance(of: eval), steps: outcome.steps,
-                                       seconds: Date().timeIntervalSince(start), bestCheckpoint: outcome.bestCheckpoint)
-        result.startEvaluation = startEvaluation
-        result.lastValues = last
-        return result
     }
 }
 

@@ -151,8 +151,8 @@ struct Pretrain: ParsableCommand {
         }
         if e.isEmpty { print("no held-out evaluation (give --eval-pairs to evaluate on your data)") } else { print(t.render()) }
         if let v = result.lastValues, let h = v["teacher_entropy"], let hb = v["teacher_batch_entropy"], let hmax = v["max_entropy"] {
-            let state = h < 0.1 * hmax ? "collapsed to one-hot outputs" : h > 0.95 * hmax ? "collapsed to uniform outputs" : "neither collapse"
-            print(String(format: "teacher entropy at the last step: %.2f per image, %.2f of the batch mean, log K = %.2f (%@)", h, hb, hmax, state))
+            print(String(format: "teacher entropy at the last step: %.2f per image, %.2f of the batch mean, log K = %.2f (%@)", h, hb, hmax,
+                         DINOStatistics.collapse(entropy: h, maximum: hmax)))
         }
         let best = result.bestCheckpoint ?? output + "/checkpoint-\(result.steps)"
         print(String(format: "%d steps in %.0f s; best checkpoint: %@", result.steps, result.seconds, best))
