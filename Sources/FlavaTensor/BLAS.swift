@@ -31,7 +31,11 @@ public enum BLAS {
     /// Runs `body` with OpenBLAS limited to one thread, for many small products issued from our own threads.
     /// Safe when several threads do this at once (a server handling requests in parallel, the test runner): the
     /// first to enter saves the thread count and the last to leave restores it, so no caller's products run
-    /// multi-threaded from inside another caller's parallel region.
+    /// multi-threaded from inside another caller's parallel region. OpenBLAS's thread count is one setting for
+    /// the whole process, so while any thread is in here, products other threads issue run on one thread as well;
+    /// a threaded OpenBLAS product rounds differently from a single-threaded one (last bits), so a pass run beside
+    /// another can differ from the same pass run alone by float rounding, never more. One thread at a time (a
+    /// training run, the server's one worker) gets the same bits on every run.
     public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
         singleThreadedState.withLock { s in
             if s.depth == 0 {

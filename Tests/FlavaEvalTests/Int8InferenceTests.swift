@@ -39,7 +39,11 @@ private func cosines(_ a: Tensor, _ b: Tensor) -> [Double] {
     let recorded = model.textEmbedding(ids, attentionMask: batch.mask).value
     #expect(cosines(recorded, text32).allSatisfy { abs($0 - 1) < 1e-6 })
     model.releaseInferenceForms()
-    #expect(embedder.textEmbeddings(batch).array == text32.array)
+    #expect(model.namedModules().allSatisfy { ($0.1 as? Linear)?.int8 == nil })
+    // Float32 again: text32's numbers up to float rounding. Not bit for bit: tests run concurrently, and while
+    // another test is inside BLAS.singleThreaded (attention, convolutions) OpenBLAS runs this test's products on
+    // one thread, which rounds differently from two (BLAS.singleThreaded says so too).
+    #expect(closenessReport(embedder.textEmbeddings(batch), text32, atol: 1e-6, rtol: 1e-5) == nil)
 }
 
 @Test func fusedQueryKeyValueIsTheSameAttention() throws {
