@@ -5,7 +5,8 @@
 //   byte 4·c + j = W[16·b + c][4·g + j]. A group is one 512-bit register (16 columns × 4 inputs) or two 256-bit;
 //   16 consecutive groups (64 inputs, 1 KiB) are one AMX B tile as it is, which is why Kp is a multiple of 64.
 //
-//   activations X [M, K], symmetric int8 per row (scale = max|X[m]| / 127), K padded to Kp with zeros.
+//   activations X [M, K], symmetric per row (scale = max|X[m]| / L), K padded to Kp with zeros: L = 127 (int8)
+//   on every path but AVX2, which takes L = 63 (7 bits, see below).
 //
 // Paths, chosen from CPUID (or forced for tests and comparisons):
 //   3 = AMX (Intel Advanced Matrix Extensions, int8): tdpbssd multiplies a 16 × 64 tile of signed activation
@@ -16,11 +17,16 @@
 //   2 = AVX-512 VNNI: vpdpbusd multiplies unsigned bytes by signed bytes and adds four products into an int32
 //       lane exactly. The activations are stored shifted, u = q + 128 (so unsigned), and the shift is taken back
 //       in the epilogue: Σ (q + 128)·w = Σ q·w + 128·Σ w (Σ w per column is kept at packing).
-//   1 = AVX2: vpmaddubsw multiplies unsigned by signed bytes but adds pairs into int16 with saturation;
-//       |q| ≤ 127 times w·sign(q) (vpsignb) keeps every pair within ±32,258, so nothing saturates; vpmaddwd by
-//       ones widens to int32.
+//   1 = AVX2: vpmaddubsw multiplies unsigned by signed bytes but adds pairs into int16 with saturation. The
+//       activations are 7-bit, |q| ≤ 63, stored shifted, u = q + 64 ∈ [1, 127], so a pair is at most
+//       2 · 127 · 127 = 32,258 and nothing saturates; vpmaddwd by ones widens to int32, and the shift is taken
+//       back in the epilogue like VNNI's (64·Σ w). Three vector operations per 32 products: measured on an AMD
+//       EPYC Zen 3, 1.4× the sign trick that kept 8-bit activations (|q| times w·sign(q): vpabsb and two
+//       vpsignb more per row and group), at about twice its activation rounding error (BENCHMARKS.md).
 //   0 = portable C.
-// Every path computes the same int32 sums exactly; only the float epilogue (scale, bias, GELU) rounds.
+// Every path computes its int32 sums exactly (the tests' integer reference); the 8-bit paths (portable, VNNI,
+// AMX) compute the same sums, AVX2 those of its 7-bit activations; only the float epilogue (scale, bias, GELU)
+// rounds.
 #include "flava_kernels.h"
 #include "flava_math.h"
 #include <math.h>
@@ -79,19 +85,24 @@ void flava_qgemm_pack(const float *w, long n, long k, int8_t *packed, float *sca
     }
 }
 
-// One row: amax, scale, then q = round(x·127/amax) clamped to ±127 (+ the VNNI shift). Plain loops without libm
+// The activation levels and shift of a path: q ∈ [−levels, levels], stored as q + shift.
+INLINE int path_levels(int path) { return path == 1 ? 63 : 127; }
+INLINE int32_t path_shift(int path) { return path == 1 ? 64 : (path == 2 ? 128 : 0); }
+
+// One row: amax, scale, then q = round(x·levels/amax) clamped to ±levels (+ the shift). Plain loops without libm
 // calls so that clang vectorizes them in each target's compilation below.
-INLINE void quantize_rows(const float *x, long m, long k, long lda, int8_t *q, float *scales, uint8_t shift) {
+INLINE void quantize_rows(const float *x, long m, long k, long lda, int8_t *q, float *scales, float levels,
+                          uint8_t shift) {
     long kp = flava_qgemm_padded_k(k);
     for (long r = 0; r < m; r++) {
         const float *row = x + r * lda;
         float amax = abs_max(row, k);
-        float inv = amax > 0 ? 127.0f / amax : 0.0f;
-        scales[r] = amax > 0 ? amax / 127.0f : 0.0f;
+        float inv = amax > 0 ? levels / amax : 0.0f;
+        scales[r] = amax > 0 ? amax / levels : 0.0f;
         uint8_t *out = (uint8_t *)(q + r * kp);
         for (long i = 0; i < k; i++) {
             float v = round_even(row[i] * inv);
-            v = v > 127 ? 127 : (v < -127 ? -127 : v);
+            v = v > levels ? levels : (v < -levels ? -levels : v);
             out[i] = (uint8_t)((int32_t)v + shift);
         }
         for (long i = k; i < kp; i++) out[i] = shift;
@@ -100,48 +111,51 @@ INLINE void quantize_rows(const float *x, long m, long k, long lda, int8_t *q, f
 
 #if defined(__x86_64__)
 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
-static void quantize_avx512(const float *x, long m, long k, long lda, int8_t *q, float *scales, uint8_t shift) {
-    quantize_rows(x, m, k, lda, q, scales, shift);
+static void quantize_avx512(const float *x, long m, long k, long lda, int8_t *q, float *scales, float levels,
+                            uint8_t shift) {
+    quantize_rows(x, m, k, lda, q, scales, levels, shift);
 }
 __attribute__((target("avx2,fma")))
-static void quantize_avx2(const float *x, long m, long k, long lda, int8_t *q, float *scales, uint8_t shift) {
-    quantize_rows(x, m, k, lda, q, scales, shift);
+static void quantize_avx2(const float *x, long m, long k, long lda, int8_t *q, float *scales, float levels,
+                          uint8_t shift) {
+    quantize_rows(x, m, k, lda, q, scales, levels, shift);
 }
 #endif
 
 void flava_qgemm_quantize(const float *x, long m, long k, long lda, int8_t *q, float *scales, int path) {
-    uint8_t shift = path == 2 ? 128 : 0;
+    uint8_t shift = (uint8_t)path_shift(path);
+    float levels = (float)path_levels(path);
 #if defined(__x86_64__)
-    if (path >= 2) { quantize_avx512(x, m, k, lda, q, scales, shift); return; }
-    if (path == 1) { quantize_avx2(x, m, k, lda, q, scales, shift); return; }
+    if (path >= 2) { quantize_avx512(x, m, k, lda, q, scales, levels, shift); return; }
+    if (path == 1) { quantize_avx2(x, m, k, lda, q, scales, levels, shift); return; }
 #endif
-    quantize_rows(x, m, k, lda, q, scales, shift);
+    quantize_rows(x, m, k, lda, q, scales, levels, shift);
 }
 
-// The epilogue of 16 columns: acc (int32, with the VNNI shift still in) → out. A constant trip count, so in the
+// The epilogue of 16 columns: acc (int32, with the activation shift still in) → out. A constant trip count, so in the
 // AVX-512 and AVX2 tiles each loop is one or two vector operations, GELU included.
-INLINE void epilogue16(const int32_t *acc, int vnni, const int32_t *colsum, float ascale, const float *wscale,
+INLINE void epilogue16(const int32_t *acc, int32_t shift, const int32_t *colsum, float ascale, const float *wscale,
                        const float *bias, float *out, int mode) {
     if (mode == FLAVA_QGEMM_INT32) {
         int32_t *o = (int32_t *)out;
-        for (int c = 0; c < 16; c++) o[c] = acc[c] - (vnni ? 128 * colsum[c] : 0);
+        for (int c = 0; c < 16; c++) o[c] = acc[c] - shift * colsum[c];
         return;
     }
     float v[16];
-    for (int c = 0; c < 16; c++) v[c] = (float)(acc[c] - (vnni ? 128 * colsum[c] : 0)) * (ascale * wscale[c]);
+    for (int c = 0; c < 16; c++) v[c] = (float)(acc[c] - shift * colsum[c]) * (ascale * wscale[c]);
     if (bias) for (int c = 0; c < 16; c++) v[c] += bias[c];
     if (mode == FLAVA_QGEMM_GELU) for (int c = 0; c < 16; c++) out[c] = k_gelu(v[c]);
     else for (int c = 0; c < 16; c++) out[c] = v[c];
 }
 
 // The epilogue of one tile row of `count` columns: whole groups of 16, then the rest column by column.
-INLINE void epilogue(const int32_t *acc, int vnni, const int32_t *colsum, float ascale, const float *wscale,
+INLINE void epilogue(const int32_t *acc, int32_t shift, const int32_t *colsum, float ascale, const float *wscale,
                      const float *bias, float *out, long count, int mode) {
     long c0 = 0;
     for (; c0 + 16 <= count; c0 += 16)
-        epilogue16(acc + c0, vnni, colsum + c0, ascale, wscale + c0, bias ? bias + c0 : 0, out + c0, mode);
+        epilogue16(acc + c0, shift, colsum + c0, ascale, wscale + c0, bias ? bias + c0 : 0, out + c0, mode);
     for (long c = c0; c < count; c++) {
-        int32_t s = acc[c] - (vnni ? 128 * colsum[c] : 0);
+        int32_t s = acc[c] - shift * colsum[c];
         if (mode == FLAVA_QGEMM_INT32) { ((int32_t *)out)[c] = s; continue; }
         float v = (float)s * (ascale * wscale[c]);
         v = bias ? v + bias[c] : v;
@@ -176,13 +190,15 @@ static void qgemm_portable(const int8_t *a, const float *ascale, long m, long kp
 
 #if defined(__x86_64__)
 
-// MARK: AVX2 (sign trick)
+// MARK: AVX2 (7-bit shifted activations)
 
 #define AVX2 __attribute__((target("avx2,fma")))
 
-// MR rows × 16 columns (two 8-lane halves): 2·MR accumulators.
+// MR rows × 16 columns (two 8-lane halves): 2·MR accumulators. Per row and group of 4 inputs: a broadcast of
+// the row's 4 unsigned bytes, then vpmaddubsw (pairs into int16, never saturating for 7-bit u), vpmaddwd by ones
+// (int32) and an add, for each half. (4 × 16 measured best on Zen 3; 5 or 6 rows spill registers.)
 AVX2 INLINE void tile_avx2(const int8_t *a, long kp, const int8_t *blk, int32_t acc[][16], const int mr) {
-    __m256i s[6][2];
+    __m256i s[4][2];
     for (int r = 0; r < mr; r++) { s[r][0] = _mm256_setzero_si256(); s[r][1] = _mm256_setzero_si256(); }
     const __m256i ones = _mm256_set1_epi16(1);
     for (long g = 0; g < kp / 4; g++) {
@@ -191,12 +207,9 @@ AVX2 INLINE void tile_avx2(const int8_t *a, long kp, const int8_t *blk, int32_t 
         for (int r = 0; r < mr; r++) {
             int32_t four;
             memcpy(&four, a + r * kp + 4 * g, 4);
-            __m256i x = _mm256_set1_epi32(four);
-            __m256i ax = _mm256_abs_epi8(x);
-            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w0, x)), ones);
-            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w1, x)), ones);
-            s[r][0] = _mm256_add_epi32(s[r][0], p0);
-            s[r][1] = _mm256_add_epi32(s[r][1], p1);
+            __m256i u = _mm256_set1_epi32(four);
+            s[r][0] = _mm256_add_epi32(s[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(u, w0), ones));
+            s[r][1] = _mm256_add_epi32(s[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(u, w1), ones));
         }
     }
     for (int r = 0; r < mr; r++) {
@@ -221,7 +234,7 @@ AVX2 static void qgemm_avx2(const int8_t *a, const float *ascale, long m, long k
                 default: tile_avx2(a + r * kp, kp, blk, acc, 1); break;
             }
             for (int i = 0; i < mr; i++)
-                epilogue(acc[i], 0, colsum + b * 16, ascale[r + i], wscale + b * 16, bias ? bias + b * 16 : 0,
+                epilogue(acc[i], 64, colsum + b * 16, ascale[r + i], wscale + b * 16, bias ? bias + b * 16 : 0,
                          out + (r + i) * ldo + b * 16, count, mode);
         }
     }
@@ -275,7 +288,7 @@ VNNI static void qgemm_vnni(const int8_t *a, const float *ascale, long m, long k
             if (two) { TILES(1) } else { TILES(0) }
 #undef TILES
             for (int i = 0; i < mr; i++)
-                epilogue(acc[i], 1, colsum + b * 16, ascale[r + i], wscale + b * 16, bias ? bias + b * 16 : 0,
+                epilogue(acc[i], 128, colsum + b * 16, ascale[r + i], wscale + b * 16, bias ? bias + b * 16 : 0,
                          out + (r + i) * ldo + b * 16, count, mode);
         }
     }

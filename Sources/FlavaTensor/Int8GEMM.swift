@@ -7,10 +7,16 @@ import CFlavaKernels
 
 /// The int8 kernels.
 public enum Int8GEMM {
-    /// A kernel path: portable C, AVX2 (the sign trick), AVX-512 VNNI, AMX (Intel's int8 tile products).
+    /// A kernel path: portable C, AVX2 (7-bit activations), AVX-512 VNNI, AMX (Intel's int8 tile products).
     public enum Path: Int32, CaseIterable, Sendable, CustomStringConvertible {
         case portable = 0, avx2 = 1, avx512VNNI = 2, amx = 3
         public var description: String { ["portable", "avx2", "avx512_vnni", "amx"][Int(rawValue)] }
+        /// The activations' range on this path, q ∈ [−levels, levels]: 127 (int8), 63 on AVX2 (7 bits, so that
+        /// vpmaddubsw's int16 pair sums of shifted activations never saturate; flava_qgemm.c).
+        public var activationLevels: Int { self == .avx2 ? 63 : 127 }
+        /// What a quantized activation byte holds on this path: q + shift as an unsigned byte (VNNI 128, AVX2 64),
+        /// or q itself (shift 0).
+        public var activationShift: Int { self == .avx2 ? 64 : (self == .avx512VNNI ? 128 : 0) }
     }
 
     /// The path in use: the best this CPU has, or FLAVA_INT8_KERNEL's (portable, avx2, avx512_vnni, amx) when it
@@ -82,7 +88,7 @@ public final class Int8Linear: @unchecked Sendable {
     }
 
     /// The quantized rows and scales of x [m, in] for the path in use (as the product quantizes them; on the
-    /// AVX-512 VNNI path each byte is the value + 128 as an unsigned byte).
+    /// AVX-512 VNNI path each byte is the value + 128 as an unsigned byte; on AVX2 the value is 7-bit, |q| ≤ 63, + 64).
     public func quantize(_ x: Tensor, path chosen: Int8GEMM.Path? = nil) -> (q: [Int8], scales: [Float]) {
         quantizeRows(x, m: x.count / inFeatures, path: Int8Linear.checked(chosen))
     }

@@ -7,9 +7,9 @@ import FlavaTensor
 
 private let paths = Int8GEMM.Path.allCases.filter { Int8GEMM.supports($0) }
 
-/// The signed activation a quantized byte stands for on `path` (VNNI stores value + 128).
+/// The signed activation a quantized byte stands for on `path` (VNNI stores value + 128, AVX2 value + 64).
 private func activation(_ byte: Int8, _ path: Int8GEMM.Path) -> Int {
-    path == .avx512VNNI ? Int(UInt8(bitPattern: byte)) - 128 : Int(byte)
+    path.activationShift == 0 ? Int(byte) : Int(UInt8(bitPattern: byte)) - path.activationShift
 }
 
 private func random(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
@@ -55,9 +55,23 @@ private let sizes: [(m: Int, k: Int, n: Int)] = [(1, 7, 1), (7, 65, 197), (65, 1
     let w = random([197, 65], seed: 11, scale: 0.1), x = random([65, 65], seed: 12)
     let lin = Int8Linear(weight: w, bias: random([197], seed: 13))
     let outs = paths.map { lin(x, path: $0).array }
+    let exact = LinearKernel.forward(x, weight: w, bias: random([197], seed: 13)).array
+    func relativeError(_ o: [Float]) -> Double {
+        var err = 0.0, norm = 0.0
+        for (e, g) in zip(exact, o) { err += Double((e - g) * (e - g)); norm += Double(e * e) }
+        return (err / norm).squareRoot()
+    }
+    let portableError = relativeError(outs[0])
     for (p, o) in zip(paths, outs) {
-        let worst = zip(o, outs[0]).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
-        #expect(worst <= 1e-5, "\(p) against portable: \(worst)")
+        if p.activationLevels == 127 {
+            // The 8-bit paths: the same int32 sums, so the same numbers up to the epilogue's float rounding.
+            let worst = zip(o, outs[0]).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+            #expect(worst <= 1e-5, "\(p) against portable: \(worst)")
+        } else {
+            // AVX2's 7-bit activations: its own sums (exact, tested above), about twice the activation rounding.
+            #expect(o != outs[0], "\(p): expected its 7-bit activations")
+            #expect(relativeError(o) <= 3 * portableError, "\(p): error to float \(relativeError(o)) vs portable \(portableError)")
+        }
     }
 }
 
@@ -116,11 +130,32 @@ private let sizes: [(m: Int, k: Int, n: Int)] = [(1, 7, 1), (7, 65, 197), (65, 1
     let kp = q.count / rows.count
     for (r, row) in rows.enumerated() {
         let amax = row.map(abs).max()!
-        #expect(scales[r] == (amax > 0 ? amax / 127 : 0))
-        let inv: Float = amax > 0 ? 127 / amax : 0
-        let expect = row.map { Int(max(-127, min(127, ($0 * inv).rounded(.toNearestOrEven)))) }
-        #expect((0..<k).map { activation(q[r * kp + $0], path) } == expect, "\(path) activations, row \(r)")
-        #expect((0..<k).map { Int(lin.weight(r, $0)) } == expect, "weights, row \(r)")
+        func expected(_ levels: Float) -> [Int] {
+            let inv: Float = amax > 0 ? levels / amax : 0
+            return row.map { Int(max(-levels, min(levels, ($0 * inv).rounded(.toNearestOrEven)))) }
+        }
+        let levels = Float(path.activationLevels)
+        #expect(scales[r] == (amax > 0 ? amax / levels : 0))
+        #expect((0..<k).map { activation(q[r * kp + $0], path) } == expected(levels), "\(path) activations, row \(r)")
+        #expect((0..<k).map { Int(lin.weight(r, $0)) } == expected(127), "weights, row \(r)")
         #expect((k..<kp).allSatisfy { activation(q[r * kp + $0], path) == 0 }, "\(path): padding")
     }
+}
+
+/// The largest products a path can meet (every activation at ±levels, every weight at ±127) sum exactly: no
+/// int16 pair inside vpmaddubsw saturates (on AVX2 a pair is at most 2 · 127 · 127 = 32,258 after the shift).
+@Test(arguments: paths) func int8ProductsAtTheExtremesDoNotSaturate(_ path: Int8GEMM.Path) {
+    let k = 200
+    let w = Tensor(shape: [4, k], (0..<(4 * k)).map { i in [1, -1, Float((i % k) % 2 == 0 ? 1 : -1), 0.5][i / k] })
+    let x = Tensor(shape: [3, k], (0..<(3 * k)).map { i in [1, -1, Float((i % k) % 2 == 0 ? -1 : 1)][i / k] })
+    let lin = Int8Linear(weight: w, bias: nil)
+    let (q, _) = lin.quantize(x, path: path)
+    let kp = q.count / 3
+    for r in 0..<3 { for c in 0..<4 {
+        let expect = (0..<k).reduce(0) { $0 + activation(q[r * kp + $1], path) * Int(lin.weight(c, $1)) }
+        #expect(Int(lin.int32Products(q, rows: 3, path: path)[r * 4 + c]) == expect, "\(path) row \(r) column \(c)")
+    } }
+    let levels = path.activationLevels
+    #expect(activation(q[0], path) == levels && activation(q[kp], path) == -levels)
+    #expect(lin.int32Products(q, rows: 3, path: path)[0] == Int32(levels * 127 * k))
 }

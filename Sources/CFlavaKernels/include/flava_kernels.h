@@ -28,8 +28,8 @@ const char *flava_kernels_isa(void);
 
 
 // int8 matrix products (flava_qgemm.c): out[m, n] = (Σ_k qx[m, k]·qw[n, k]) · sx[m] · sw[n] + bias[n], with int32
-// sums, symmetric int8 weights per output channel and activations per row. Paths: 0 portable, 1 AVX2, 2 AVX-512
-// VNNI, 3 AMX; all give the same int32 sums. FLAVA_INT8_KERNEL=portable|avx2|avx512_vnni|amx forces a path the
+// sums, symmetric int8 weights per output channel and activations per row (int8; 7-bit on AVX2). Paths: 0 portable,
+// 1 AVX2, 2 AVX-512 VNNI, 3 AMX; the 8-bit paths (0, 2, 3) give the same int32 sums. FLAVA_INT8_KERNEL=portable|avx2|avx512_vnni|amx forces a path the
 // CPU has.
 #include <stdint.h>
 enum { FLAVA_QGEMM_FLOAT = 0, FLAVA_QGEMM_GELU = 1, FLAVA_QGEMM_INT32 = 2 };
