@@ -318,6 +318,39 @@ public enum JSONValue: Codable, Sendable, Equatable {
     }
 }
 
+extension JSONValue {
+    /// `self` with `patch` laid over it: objects merge key by key (recursively), anything else is replaced.
+    public func overlaid(with patch: JSONValue) -> JSONValue {
+        guard case .object(var base) = self, case .object(let top) = patch else { return patch }
+        for (k, v) in top { base[k] = base[k].map { $0.overlaid(with: v) } ?? v }
+        return .object(base)
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// The section at `key` laid over `base`: the fields it gives replace base's, the ones it leaves out keep
+    /// base's (nested sections likewise), so a partial section means "these changes to the default" rather than
+    /// the type's own defaults. Absent: `base`. Errors name the field with the section's path in front.
+    public func overlay<T: Codable>(_ key: Key, on base: T) throws -> T {
+        guard contains(key) else { return base }
+        let patch = try value(key, JSONValue.null)
+        let merged = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(base)).overlaid(with: patch)
+        do { return try JSONDecoder().decode(T.self, from: JSONEncoder().encode(merged)) }
+        catch let DecodingError.dataCorrupted(ctx) {
+            throw DecodingError.dataCorrupted(.init(codingPath: codingPath + [key] + ctx.codingPath, debugDescription: ctx.debugDescription))
+        } catch let DecodingError.typeMismatch(t, ctx) {
+            throw DecodingError.typeMismatch(t, .init(codingPath: codingPath + [key] + ctx.codingPath, debugDescription: ctx.debugDescription))
+        } catch let DecodingError.valueNotFound(t, ctx) {
+            throw DecodingError.valueNotFound(t, .init(codingPath: codingPath + [key] + ctx.codingPath, debugDescription: ctx.debugDescription))
+        } catch let DecodingError.keyNotFound(k, ctx) {
+            throw DecodingError.keyNotFound(k, .init(codingPath: codingPath + [key] + ctx.codingPath, debugDescription: ctx.debugDescription))
+        } catch let e as DecodingError { throw e }
+        catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: codingPath + [key], debugDescription: "not a valid \(T.self) (\(error))"))
+        }
+    }
+}
+
 /// Writing Hugging Face config files. transformers validates float fields strictly (`mim_weight: 1` is
 /// refused, `1.0` accepted) while JSONEncoder writes an integral Double as `1`; the float fields are known by
 /// name, so their integral values get their `.0` back.

@@ -145,7 +145,8 @@ public struct PretrainingConfig: Codable, Sendable {
         checkpointEvery = try c.value(.checkpointEvery, d.checkpointEvery); evalEvery = try c.value(.evalEvery, d.evalEvery)
         data = try c.value(.data, d.data)
         gradientCheckpointing = try c.value(.gradientCheckpointing, d.gradientCheckpointing)
-        dino = try c.value(.dino, d.dino)
+        // A partial dino section changes the small model's DINO settings (not DINOConfig()'s ViT-B/16 values).
+        dino = try c.overlay(.dino, on: d.dino)
     }
 
     /// Checks every setting; the error names `file`, the field and its value.

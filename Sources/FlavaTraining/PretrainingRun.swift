@@ -382,7 +382,10 @@ extension PretrainingRun {
                  start: Date, _ events: @escaping (PretrainingEvent) -> Void) throws -> PretrainingResult {
         var cfg = config
         let ic = model.config.imageConfig
-        if cfg.dino == DINOConfig.smallDefault { cfg.dino = .small(imageSize: ic.imageSize, patchSize: ic.patchSize) }
+        // Crops left at the 64-pixel default follow the model's image size.
+        if cfg.dino.augmentation == DINOConfig.smallDefault.augmentation {
+            cfg.dino.augmentation = DINOConfig.small(imageSize: ic.imageSize, patchSize: ic.patchSize).augmentation
+        }
         let processor = cfg.data.processor
         let evaluation: ((FlavaImageModel) throws -> [String: Double])? = PretrainingRun.isSynthetic(options.images)
             ? { DINOEvaluation.shapeProbe($0, world: world, processor: processor) } : nil

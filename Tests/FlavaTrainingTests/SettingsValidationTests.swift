@@ -80,3 +80,20 @@ private func sweep<T: Codable>(_ type: T.Type, _ defaults: T, file: String,
         "\($0)".contains("field 'resample': resample code 9 is not implemented")
     }
 }
+
+/// A partial dino section changes the small model's DINO defaults, field by field (nested sections too), instead of
+/// falling back to DINOConfig()'s ViT-B/16 values; an error inside it names the field with its path.
+@Test func aPartialDINOSectionChangesOnlyWhatItGives() throws {
+    let json = #"{"dino": {"head": {"norm_last_layer": false}, "teacherMomentum": 0.995}}"#
+    let c = try ConfigError.decode(PretrainingConfig.self, from: Data(json.utf8), file: "p.json")
+    var expected = DINOConfig.smallDefault
+    expected.head.normLastLayer = false
+    expected.teacherMomentum = 0.995
+    #expect(c.dino == expected)
+    try c.validate(file: "p.json")
+    #expect(try ConfigError.decode(PretrainingConfig.self, from: Data("{}".utf8), file: "p.json").dino == DINOConfig.smallDefault)
+    let bad = #"{"dino": {"head": {"out_dim": "many"}}}"#
+    #expect { try ConfigError.decode(PretrainingConfig.self, from: Data(bad.utf8), file: "p.json") } throws: {
+        "\($0)".contains("dino.head.out_dim")
+    }
+}
