@@ -66,7 +66,7 @@ public struct PretrainingObjectives: Codable, Sendable, Equatable {
 }
 
 /// Everything a pretraining run is configured by (also saved in each checkpoint).
-public struct PretrainingConfig: Codable, Sendable {
+public struct PretrainingConfig: Codable, Sendable, Equatable {
     // Decoding fills absent fields with the defaults below.
 
     public var steps = 1200
@@ -128,6 +128,31 @@ public struct PretrainingConfig: Codable, Sendable {
         c.evalEvery = max(1, steps / 4)
         c.checkpointEvery = max(1, steps / 4)
         return c
+    }
+
+    /// The settings a run starts from: joint pretraining (`nil`), "text-stage" or "dino" (`textStage`, `dino`),
+    /// with schedules sized for `steps` (default: the recipe's own: 1,200 for the text stage, 300 for DINO).
+    public static func recipe(_ name: String?, steps: Int? = nil) throws -> PretrainingConfig {
+        switch name {
+        case nil: var c = PretrainingConfig(); if let steps { c.steps = steps }; return c
+        case "text-stage": return .textStage(steps: steps ?? 1200)
+        case "dino": return .dino(steps: steps ?? 300)
+        case let r?: throw DataError("recipe must be text-stage or dino, not '\(r)'")
+        }
+    }
+
+    /// Settings from the JSON file at `path` laid over `recipe`'s (`PretrainingConfig.recipe`): the fields the
+    /// file gives replace the recipe's, nested sections field by field, the rest keep the recipe's values (so a
+    /// file with only `{"dino": {...}}` still trains with DINO's optimizer settings). The recipe's schedules are
+    /// sized for `steps`, else the file's `steps`. Errors name the file and the field.
+    public static func load(_ path: String, recipe name: String?, steps: Int? = nil) throws -> PretrainingConfig {
+        let patch = try ConfigError.decode(JSONValue.self, fromFile: path)
+        guard case .object(let fields) = patch else { throw ConfigError(path, "expected a JSON object of settings") }
+        var fileSteps: Int? = nil
+        if case .number(let n)? = fields["steps"], n == n.rounded(), n >= 1, n <= 1e9 { fileSteps = Int(n) }
+        let base = try recipe(name, steps: steps ?? fileSteps)
+        let merged = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(base)).overlaid(with: patch)
+        return try ConfigError.decode(PretrainingConfig.self, from: JSONEncoder().encode(merged), file: path)
     }
 
     enum CodingKeys: String, CodingKey {

@@ -26,7 +26,7 @@ struct Pretrain: ParsableCommand {
         """)
 
     @Option(help: "Run folder.") var output = "runs/pretrain"
-    @Option(help: "A JSON file of PretrainingConfig fields (steps, batchSize, learningRate, probabilities, objectives, …); flags override it.") var config: String?
+    @Option(help: "A JSON file of PretrainingConfig fields (steps, batchSize, learningRate, probabilities, objectives, dino, …), laid over the recipe (joint pretraining's, --recipe's, or DINO's with --objectives dino): the fields it gives replace the recipe's, the rest stay. Flags override it.") var config: String?
     @Option(help: "Optimizer steps (default 1200).") var steps: Int?
     @Option(help: "Batch size (default 32).") var batchSize: Int?
     @Option(help: "Micro-batches accumulated per step (default 1).") var accumulation: Int?
@@ -66,19 +66,13 @@ struct Pretrain: ParsableCommand {
         var o = PretrainingRunOptions()
         o.shardOptimizer = shardOptimizer
         o.output = output
-        switch (config, recipe) {
-        case (let path?, nil):
-            o.settings = try ConfigError.decode(PretrainingConfig.self, fromFile: path); o.settingsOrigin = path
-        case (nil, "text-stage"?):
-            o.settings = .textStage(steps: steps ?? 1200)
-        case (nil, "dino"?):
-            o.settings = .dino(steps: steps ?? 300)
-        case (nil, let r?):
-            throw ValidationError("--recipe must be text-stage or dino, not '\(r)'")
-        case (nil, nil):
-            if let v = objectives, try PretrainingObjectives(v).dino { o.settings = .dino(steps: steps ?? 300) }   // DINO's own recipe
-        case (_?, _?):
-            throw ValidationError("give --config or --recipe, not both")
+        // The recipe (--recipe, or DINO's own for --objectives dino), then the --config file's fields over it, then flags.
+        if let r = recipe, !["text-stage", "dino"].contains(r) { throw ValidationError("--recipe must be text-stage or dino, not '\(r)'") }
+        let base = try recipe ?? (objectives.map { try PretrainingObjectives($0).dino } == true ? "dino" : nil)
+        if let path = config {
+            o.settings = try PretrainingConfig.load(path, recipe: base, steps: steps); o.settingsOrigin = path
+        } else {
+            o.settings = try PretrainingConfig.recipe(base, steps: steps)
         }
         if let p = probabilities {
             let probs = p.split(separator: ",").compactMap { Double($0) }

@@ -97,3 +97,29 @@ private func sweep<T: Codable>(_ type: T.Type, _ defaults: T, file: String,
         "\($0)".contains("dino.head.out_dim")
     }
 }
+
+/// A --config file is laid over the run's recipe: a DINO run given only a dino section keeps DINO's optimizer
+/// settings, the recipe's schedules follow the file's steps, and the fields the file names win.
+@Test func aSettingsFileIsLaidOverTheRecipe() throws {
+    let dir = TestPaths.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    func file(_ text: String) throws -> String {
+        let path = dir.appendingPathComponent("s\(text.hashValue).json").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+    let onlyDINO = try PretrainingConfig.load(try file(#"{"dino": {"teacherTemperature": 0.02}}"#), recipe: "dino")
+    var expected = PretrainingConfig.dino(steps: 300)
+    expected.dino.teacherTemperature = 0.02
+    #expect(onlyDINO == expected)
+    let longer = try PretrainingConfig.load(try file(#"{"steps": 1000, "learningRate": 0.0005}"#), recipe: "dino")
+    #expect(longer.steps == 1000 && longer.warmupSteps == 100 && longer.evalEvery == 250)
+    #expect(longer.learningRate == 0.0005 && longer.weightDecay == 0.04 && longer.maxGradNorm == 3)
+    #expect(try PretrainingConfig.load(try file(#"{"steps": 1000}"#), recipe: "dino", steps: 40).warmupSteps == 4)
+    let joint = try PretrainingConfig.load(try file(#"{"batchSize": 16}"#), recipe: nil)
+    var plain = PretrainingConfig(); plain.batchSize = 16
+    #expect(joint == plain)
+    #expect { try PretrainingConfig.load(try file(#"[1, 2]"#), recipe: nil) } throws: { "\($0)".contains("expected a JSON object") }
+    #expect { try PretrainingConfig.load(try file(#"{"steps": "x"}"#), recipe: "dino") } throws: { "\($0)".contains("steps") }
+    #expect { try PretrainingConfig.recipe("mae") } throws: { "\($0)".contains("text-stage or dino") }
+}
