@@ -86,8 +86,8 @@ void flava_qgemm_pack(const float *w, long n, long k, int8_t *packed, float *sca
 }
 
 // The activation levels and shift of a path: q ∈ [−levels, levels], stored as q + shift.
-INLINE int path_levels(int path) { return path == 1 ? 63 : 127; }
-INLINE int32_t path_shift(int path) { return path == 1 ? 64 : (path == 2 ? 128 : 0); }
+int flava_qgemm_activation_levels(int path) { return path == 1 ? 63 : 127; }
+int flava_qgemm_activation_shift(int path) { return path == 1 ? 64 : (path == 2 ? 128 : 0); }
 
 // One row: amax, scale, then q = round(x·levels/amax) clamped to ±levels (+ the shift). Plain loops without libm
 // calls so that clang vectorizes them in each target's compilation below.
@@ -123,8 +123,8 @@ static void quantize_avx2(const float *x, long m, long k, long lda, int8_t *q, f
 #endif
 
 void flava_qgemm_quantize(const float *x, long m, long k, long lda, int8_t *q, float *scales, int path) {
-    uint8_t shift = (uint8_t)path_shift(path);
-    float levels = (float)path_levels(path);
+    uint8_t shift = (uint8_t)flava_qgemm_activation_shift(path);
+    float levels = (float)flava_qgemm_activation_levels(path);
 #if defined(__x86_64__)
     if (path >= 2) { quantize_avx512(x, m, k, lda, q, scales, levels, shift); return; }
     if (path == 1) { quantize_avx2(x, m, k, lda, q, scales, levels, shift); return; }
@@ -234,7 +234,7 @@ AVX2 static void qgemm_avx2(const int8_t *a, const float *ascale, long m, long k
                 default: tile_avx2(a + r * kp, kp, blk, acc, 1); break;
             }
             for (int i = 0; i < mr; i++)
-                epilogue(acc[i], 64, colsum + b * 16, ascale[r + i], wscale + b * 16, bias ? bias + b * 16 : 0,
+                epilogue(acc[i], flava_qgemm_activation_shift(1), colsum + b * 16, ascale[r + i], wscale + b * 16, bias ? bias + b * 16 : 0,
                          out + (r + i) * ldo + b * 16, count, mode);
         }
     }
@@ -288,7 +288,7 @@ VNNI static void qgemm_vnni(const int8_t *a, const float *ascale, long m, long k
             if (two) { TILES(1) } else { TILES(0) }
 #undef TILES
             for (int i = 0; i < mr; i++)
-                epilogue(acc[i], 128, colsum + b * 16, ascale[r + i], wscale + b * 16, bias ? bias + b * 16 : 0,
+                epilogue(acc[i], flava_qgemm_activation_shift(2), colsum + b * 16, ascale[r + i], wscale + b * 16, bias ? bias + b * 16 : 0,
                          out + (r + i) * ldo + b * 16, count, mode);
         }
     }

@@ -325,6 +325,11 @@ extension JSONValue {
         for (k, v) in top { base[k] = base[k].map { $0.overlaid(with: v) } ?? v }
         return .object(base)
     }
+
+    /// `base`'s JSON form with `patch` laid over it (`overlaid`), as JSON bytes to decode.
+    public static func overlaying<T: Encodable>(_ patch: JSONValue, on base: T) throws -> Data {
+        try JSONEncoder().encode(JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(base)).overlaid(with: patch))
+    }
 }
 
 extension KeyedDecodingContainer {
@@ -333,9 +338,8 @@ extension KeyedDecodingContainer {
     /// the type's own defaults. Absent: `base`. Errors name the field with the section's path in front.
     public func overlay<T: Codable>(_ key: Key, on base: T) throws -> T {
         guard contains(key) else { return base }
-        let patch = try value(key, JSONValue.null)
-        let merged = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(base)).overlaid(with: patch)
-        do { return try JSONDecoder().decode(T.self, from: JSONEncoder().encode(merged)) }
+        let merged = try JSONValue.overlaying(try value(key, JSONValue.null), on: base)
+        do { return try JSONDecoder().decode(T.self, from: merged) }
         catch let DecodingError.dataCorrupted(ctx) {
             throw DecodingError.dataCorrupted(.init(codingPath: codingPath + [key] + ctx.codingPath, debugDescription: ctx.debugDescription))
         } catch let DecodingError.typeMismatch(t, ctx) {

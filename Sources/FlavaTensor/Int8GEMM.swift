@@ -13,10 +13,10 @@ public enum Int8GEMM {
         public var description: String { ["portable", "avx2", "avx512_vnni", "amx"][Int(rawValue)] }
         /// The activations' range on this path, q ∈ [−levels, levels]: 127 (int8), 63 on AVX2 (7 bits, so that
         /// vpmaddubsw's int16 pair sums of shifted activations never saturate; flava_qgemm.c).
-        public var activationLevels: Int { self == .avx2 ? 63 : 127 }
+        public var activationLevels: Int { Int(flava_qgemm_activation_levels(rawValue)) }
         /// What a quantized activation byte holds on this path: q + shift as an unsigned byte (VNNI 128, AVX2 64),
         /// or q itself (shift 0).
-        public var activationShift: Int { self == .avx2 ? 64 : (self == .avx512VNNI ? 128 : 0) }
+        public var activationShift: Int { Int(flava_qgemm_activation_shift(rawValue)) }
     }
 
     /// The path in use: the best this CPU has, or FLAVA_INT8_KERNEL's (portable, avx2, avx512_vnni, amx) when it

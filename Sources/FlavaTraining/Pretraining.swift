@@ -151,8 +151,7 @@ public struct PretrainingConfig: Codable, Sendable, Equatable {
         var fileSteps: Int? = nil
         if case .number(let n)? = fields["steps"], n == n.rounded(), n >= 1, n <= 1e9 { fileSteps = Int(n) }
         let base = try recipe(name, steps: steps ?? fileSteps)
-        let merged = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(base)).overlaid(with: patch)
-        return try ConfigError.decode(PretrainingConfig.self, from: JSONEncoder().encode(merged), file: path)
+        return try ConfigError.decode(PretrainingConfig.self, from: JSONValue.overlaying(patch, on: base), file: path)
     }
 
     enum CodingKeys: String, CodingKey {

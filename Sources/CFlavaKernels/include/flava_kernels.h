@@ -40,6 +40,10 @@ long flava_qgemm_packed_bytes(long n, long k);
 /// Packs W [n, k] (row-major, float): `packed` (flava_qgemm_packed_bytes), `scales` and `colsum` of
 /// round_up(n, 16) entries each (per output channel: scale, Σ of its int8 weights; zero past n).
 void flava_qgemm_pack(const float *w, long n, long k, int8_t *packed, float *scales, int32_t *colsum);
+/// The activations' range on `path`, q ∈ [−levels, levels] (127; 63 on AVX2), and the shift a quantized byte
+/// carries, q + shift as an unsigned byte (128 on VNNI, 64 on AVX2, else 0).
+int flava_qgemm_activation_levels(int path);
+int flava_qgemm_activation_shift(int path);
 /// Quantizes rows of X [m, k] (row stride lda) for `path`: q [m, padded_k] and one scale per row.
 void flava_qgemm_quantize(const float *x, long m, long k, long lda, int8_t *q, float *scales, int path);
 /// Output columns of 16-column blocks [block0, block1) for all m rows (quantized for the same path):
