@@ -133,7 +133,7 @@ public func softTargetCrossEntropy(_ logits: Variable, targets: Tensor) -> Varia
     let n = x.shape.last ?? 1
     let rows = x.count / max(n, 1)
     let p = SoftmaxKernel.forward(x)
-    let xp = x.storage.pointer, tp = targets.storage.pointer, pp = p.storage.pointer
+    let xp = x.storage.pointer, tp = targets.storage.pointer
     var total = 0.0
     var weights = [Float](repeating: 0, count: rows)
     for r in 0..<rows {
