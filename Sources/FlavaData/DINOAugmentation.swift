@@ -32,6 +32,32 @@ public struct DINOAugmentationConfig: Codable, Sendable, Equatable {
     public var blurSigma: [Double] = [0.1, 2.0]
 
     public init() {}
+
+    /// DINO's colour augmentations toned down, for images whose colours are part of what they show (the built-in
+    /// synthetic world: its captions, zero-shot classes and questions name colours, its scenes are a few flat-
+    /// coloured shapes): jitter strengths halved (brightness and contrast 0.2, saturation 0.1) and hue to a fifth
+    /// (0.02), grayscale and solarization at a quarter of DINO's probability (0.05); crops, flip and blur as DINO.
+    /// With DINO's full colour augmentations on those images the teacher stays near uniform (about 90 % of log K)
+    /// and the loss does not fall; these keep every augmentation and let it fall (README "DINO").
+    public func withMildColour() -> DINOAugmentationConfig {
+        var c = self
+        c.brightness = 0.2; c.contrast = 0.2; c.saturation = 0.1; c.hue = 0.02
+        c.grayscaleProbability = 0.05; c.solarizationProbability = 0.05
+        return c
+    }
+
+    /// `other`'s colour augmentations (jitter strengths and probability, grayscale, solarization) in place of these.
+    public func withColour(of other: DINOAugmentationConfig) -> DINOAugmentationConfig {
+        var c = self
+        c.brightness = other.brightness; c.contrast = other.contrast; c.saturation = other.saturation; c.hue = other.hue
+        c.jitterProbability = other.jitterProbability; c.grayscaleProbability = other.grayscaleProbability
+        c.solarizationProbability = other.solarizationProbability
+        return c
+    }
+
+    /// Whether the colour augmentations are `other`'s.
+    public func hasColour(of other: DINOAugmentationConfig) -> Bool { withColour(of: other) == self }
+
     /// Settings for a model of `imageSize`-pixel images in `patchSize` patches: local crops of about 3/7 the
     /// side (DINO's 96 / 224), rounded to whole patches (at least one).
     public init(imageSize: Int, patchSize: Int) {

@@ -40,14 +40,15 @@ public struct DINOConfig: Codable, Sendable, Equatable {
     public init() {}
 
     /// DINO scaled to the small preset on the synthetic world: 1,024 prototypes, a 512-wide head with a 128
-    /// bottleneck, 6 local crops of 3/7 the side, τ_t 0.04 throughout (main_dino.py's default; the ViT-B/16
-    /// recipe's warm-up to 0.07 left the teacher nearer uniform in our 300-step runs and its probe lower: 0.467
-    /// against 0.533), the teacher momentum from 0.99 (DINO's 0.996 averages over ~250 steps; our runs are
-    /// hundreds of steps, not 10⁵).
+    /// bottleneck, 6 local crops of 3/7 the side, DINO's colour augmentations toned down for a world whose colours
+    /// are half of what it shows (`DINOAugmentationConfig.withMildColour`; a run on other images gets DINO's
+    /// own, `PretrainingRun`), τ_t 0.04 throughout (main_dino.py's default; the ViT-B/16 recipe's warm-up to
+    /// 0.07 left the teacher nearer uniform in our 300-step runs and its probe lower: 0.467 against 0.533), the
+    /// teacher momentum from 0.99 (DINO's 0.996 averages over ~250 steps; our runs are hundreds of steps, not 10⁵).
     public static func small(imageSize: Int, patchSize: Int) -> DINOConfig {
         var c = DINOConfig()
         c.head = DINOHeadConfig(outDim: 1024, hiddenDim: 512, bottleneckDim: 128)
-        c.augmentation = DINOAugmentationConfig(imageSize: imageSize, patchSize: patchSize)
+        c.augmentation = DINOAugmentationConfig(imageSize: imageSize, patchSize: patchSize).withMildColour()
         c.augmentation.localCrops = 6
         c.teacherMomentum = 0.99
         return c

@@ -132,25 +132,32 @@ public struct PretrainingConfig: Codable, Sendable, Equatable {
 
     /// The settings a run starts from: joint pretraining (`nil`), "text-stage" or "dino" (`textStage`, `dino`),
     /// with schedules sized for `steps` (default: the recipe's own: 1,200 for the text stage, 300 for DINO).
-    public static func recipe(_ name: String?, steps: Int? = nil) throws -> PretrainingConfig {
+    /// `syntheticImages`: whether the images are the built-in synthetic world's, whose DINO colour augmentations
+    /// are toned down (`DINOConfig.small`); on other images DINO's own (jitter 0.4/0.4/0.2/0.1, grayscale 0.2,
+    /// solarization 0.2).
+    public static func recipe(_ name: String?, steps: Int? = nil, syntheticImages: Bool = true) throws -> PretrainingConfig {
+        var c: PretrainingConfig
         switch name {
-        case nil: var c = PretrainingConfig(); if let steps { c.steps = steps }; return c
-        case "text-stage": return .textStage(steps: steps ?? 1200)
-        case "dino": return .dino(steps: steps ?? 300)
+        case nil: c = PretrainingConfig(); if let steps { c.steps = steps }
+        case "text-stage": c = .textStage(steps: steps ?? 1200)
+        case "dino": c = .dino(steps: steps ?? 300)
         case let r?: throw DataError("recipe must be text-stage or dino, not '\(r)'")
         }
+        if !syntheticImages { c.dino.augmentation = c.dino.augmentation.withColour(of: DINOAugmentationConfig()) }
+        return c
     }
 
     /// Settings from the JSON file at `path` laid over `recipe`'s (`PretrainingConfig.recipe`): the fields the
     /// file gives replace the recipe's, nested sections field by field, the rest keep the recipe's values (so a
     /// file with only `{"dino": {...}}` still trains with DINO's optimizer settings). The recipe's schedules are
-    /// sized for `steps`, else the file's `steps`. Errors name the file and the field.
-    public static func load(_ path: String, recipe name: String?, steps: Int? = nil) throws -> PretrainingConfig {
+    /// sized for `steps`, else the file's `steps`, and its DINO colour augmentations follow `syntheticImages`.
+    /// Errors name the file and the field.
+    public static func load(_ path: String, recipe name: String?, steps: Int? = nil, syntheticImages: Bool = true) throws -> PretrainingConfig {
         let patch = try ConfigError.decode(JSONValue.self, fromFile: path)
         guard case .object(let fields) = patch else { throw ConfigError(path, "expected a JSON object of settings") }
         var fileSteps: Int? = nil
         if case .number(let n)? = fields["steps"], n == n.rounded(), n >= 1, n <= 1e9 { fileSteps = Int(n) }
-        let base = try recipe(name, steps: steps ?? fileSteps)
+        let base = try recipe(name, steps: steps ?? fileSteps, syntheticImages: syntheticImages)
         return try ConfigError.decode(PretrainingConfig.self, from: JSONValue.overlaying(patch, on: base), file: path)
     }
 

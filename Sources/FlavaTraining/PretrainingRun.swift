@@ -90,7 +90,7 @@ public final class PretrainingRun {
     }
 
     /// Whether a source spec names the built-in synthetic world.
-    static func isSynthetic(_ spec: String) -> Bool { spec.hasPrefix("synthetic") }
+    public static func isSynthetic(_ spec: String) -> Bool { spec.hasPrefix("synthetic") }
 
     /// Runs everything; `events` sees progress.
     public func run(_ events: @escaping (PretrainingEvent) -> Void = { _ in }) throws -> PretrainingResult {
@@ -382,12 +382,20 @@ extension PretrainingRun {
                  start: Date, _ events: @escaping (PretrainingEvent) -> Void) throws -> PretrainingResult {
         var cfg = config
         let ic = model.config.imageConfig
+        let preset = DINOConfig.smallDefault.augmentation
         // Crops left at the 64-pixel default follow the model's image size.
-        if cfg.dino.augmentation == DINOConfig.smallDefault.augmentation {
-            cfg.dino.augmentation = DINOConfig.small(imageSize: ic.imageSize, patchSize: ic.patchSize).augmentation
+        if cfg.dino.augmentation.globalSize == preset.globalSize && cfg.dino.augmentation.localSize == preset.localSize {
+            let sized = DINOAugmentationConfig(imageSize: ic.imageSize, patchSize: ic.patchSize)
+            cfg.dino.augmentation.globalSize = sized.globalSize; cfg.dino.augmentation.localSize = sized.localSize
         }
+        let synthetic = PretrainingRun.isSynthetic(options.images)
+        let a = cfg.dino.augmentation
+        events(.message("DINO crops: 2 × \(a.globalSize) px + \(a.localCrops) × \(a.localSize) px; colour jitter " +
+                        "\(a.brightness)/\(a.contrast)/\(a.saturation)/\(a.hue) (p \(a.jitterProbability)), grayscale p " +
+                        "\(a.grayscaleProbability), solarization p \(a.solarizationProbability)" +
+                        (a.hasColour(of: preset) ? " (toned down for the synthetic world)" : "")))
         let processor = cfg.data.processor
-        let evaluation: ((FlavaImageModel) throws -> [String: Double])? = PretrainingRun.isSynthetic(options.images)
+        let evaluation: ((FlavaImageModel) throws -> [String: Double])? = synthetic
             ? { DINOEvaluation.shapeProbe($0, world: world, processor: processor) } : nil
         let task = try DINOTask(model: model, config: cfg, source: source, vocabFile: vocabFile, evaluation: evaluation,
                                 communicator: communicator)

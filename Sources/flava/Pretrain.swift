@@ -10,7 +10,8 @@ struct Pretrain: ParsableCommand {
         discussion: """
         --objectives dino runs the DINO stage on the images source (--images): a student (the image encoder + a \
         DINO head) and its EMA teacher on multi-crop views; DINO's recipe scaled to the run (300 steps, learning \
-        rate 1e-3, weight decay 0.04, clip 3, warm-up 10 %; the rest in the config's "dino" field). metrics.jsonl \
+        rate 1e-3, weight decay 0.04, clip 3, warm-up 10 %; the rest in the config's "dino" field); DINO's colour \
+        augmentations, toned down on the synthetic world (whose scenes are made of colours). metrics.jsonl \
         logs the teacher's entropy against log K (collapse shows as either end); on the synthetic world the \
         teacher's linear probe of shapes is measured before training and at each evaluation. The checkpoint is a \
         whole FLAVA folder with dino.safetensors beside it; --init-image takes it (the teacher's encoder).
@@ -69,10 +70,11 @@ struct Pretrain: ParsableCommand {
         // The recipe (--recipe, or DINO's own for --objectives dino), then the --config file's fields over it, then flags.
         if let r = recipe, !["text-stage", "dino"].contains(r) { throw ValidationError("--recipe must be text-stage or dino, not '\(r)'") }
         let base = try recipe ?? (objectives.map { try PretrainingObjectives($0).dino } == true ? "dino" : nil)
+        let synthetic = PretrainingRun.isSynthetic(images)
         if let path = config {
-            o.settings = try PretrainingConfig.load(path, recipe: base, steps: steps); o.settingsOrigin = path
+            o.settings = try PretrainingConfig.load(path, recipe: base, steps: steps, syntheticImages: synthetic); o.settingsOrigin = path
         } else {
-            o.settings = try PretrainingConfig.recipe(base, steps: steps)
+            o.settings = try PretrainingConfig.recipe(base, steps: steps, syntheticImages: synthetic)
         }
         if let p = probabilities {
             let probs = p.split(separator: ",").compactMap { Double($0) }

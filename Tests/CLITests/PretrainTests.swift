@@ -215,6 +215,25 @@ private func userData(_ dir: String) throws {
     #expect(rows.count == 6 && last.losses["dino"] != nil && last.values?["teacher_entropy"] != nil && last.values?["student_teacher_kl"] != nil)
     // The checkpoint's encoder is a FLAVA image encoder in the Hugging Face layout.
     _ = try FlavaCheckpoint.loadPreTraining(dir + "/dino/checkpoint-6")
+    // On the synthetic world the colour augmentations are the toned-down preset's; on other images DINO's own,
+    // unless the config names them; crops follow the model's image size either way.
+    func augmentation(_ run: String, _ step: Int) throws -> DINOAugmentationConfig {
+        try JSONDecoder().decode(DINOConfig.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/\(run)/checkpoint-\(step)/dino_config.json"))).augmentation
+    }
+    let world = try augmentation("dino", 6)
+    #expect(world.hasColour(of: DINOAugmentationConfig().withMildColour()) && world.brightness == 0.2 && world.globalSize == 32, "\(world)")
+    #expect(dino.out.contains("toned down for the synthetic world"), "\(dino.out)")
+    let export = try runFlava(["data", "export", "--split", "train", "--count", "16", "--image-size", "32", "--output", dir + "/images"])
+    #expect(export.status == 0, "\(export.err)")
+    try Data(#"{"dino": {"augmentation": {"hue": 0.05}}}"#.utf8).write(to: URL(fileURLWithPath: dir + "/hue.json"))
+    for (run, extra, hue) in [("photos", [String](), 0.1), ("photos-hue", ["--config", dir + "/hue.json"], 0.05)] {
+        let r = try runFlava(["pretrain", "--objectives", "dino", "--size", "tiny", "--batch-size", "8", "--steps", "2",
+                              "--images", "folder:" + dir + "/images", "--vocab", dir + "/dino/vocab.txt", "--output", dir + "/" + run] + extra)
+        #expect(r.status == 0 && !r.out.contains("toned down"), "\(run): \(r.err)")
+        let a = try augmentation(run, 2)
+        #expect(a.brightness == 0.4 && a.contrast == 0.4 && a.saturation == 0.2 && a.hue == hue && a.grayscaleProbability == 0.2 &&
+                a.solarizationProbability == 0.2 && a.globalSize == 32 && a.localSize == 16, "\(run): \(a)")
+    }
     // A joint run starts its image encoder from the DINO teacher.
     let joint = try runFlava(["pretrain", "--output", dir + "/joint", "--steps", "3", "--init-image", dir + "/dino/checkpoint-6",
                               "--vocab", dir + "/dino/vocab.txt"] + tinyArgs)

@@ -123,3 +123,19 @@ private func sweep<T: Codable>(_ type: T.Type, _ defaults: T, file: String,
     #expect { try PretrainingConfig.load(try file(#"{"steps": "x"}"#), recipe: "dino") } throws: { "\($0)".contains("steps") }
     #expect { try PretrainingConfig.recipe("mae") } throws: { "\($0)".contains("text-stage or dino") }
 }
+
+/// DINO's colour augmentations: toned down for the synthetic world (the small preset), DINO's own on other images;
+/// a config file's colour fields are laid over whichever the images get.
+@Test func dinoColourAugmentationsFollowTheImages() throws {
+    let world = try PretrainingConfig.recipe("dino").dino.augmentation
+    #expect(world == DINOConfig.smallDefault.augmentation && world.hasColour(of: DINOAugmentationConfig().withMildColour()))
+    #expect(world.brightness == 0.2 && world.hue == 0.02 && world.grayscaleProbability == 0.05 && world.solarizationProbability == 0.05)
+    let photos = try PretrainingConfig.recipe("dino", syntheticImages: false).dino.augmentation
+    #expect(photos.hasColour(of: DINOAugmentationConfig()) && photos.globalSize == world.globalSize && photos.localCrops == world.localCrops)
+    let dir = TestPaths.temporaryDirectory().path
+    try Data(#"{"dino": {"augmentation": {"hue": 0.05}}}"#.utf8).write(to: URL(fileURLWithPath: dir + "/hue.json"))
+    let file = try PretrainingConfig.load(dir + "/hue.json", recipe: "dino", syntheticImages: false).dino.augmentation
+    #expect(file.hue == 0.05 && file.brightness == 0.4 && file.grayscaleProbability == 0.2)
+    let fileWorld = try PretrainingConfig.load(dir + "/hue.json", recipe: "dino").dino.augmentation
+    #expect(fileWorld.hue == 0.05 && fileWorld.brightness == 0.2)
+}
