@@ -393,7 +393,7 @@ extension PretrainingRun {
         events(.message("DINO crops: 2 × \(a.globalSize) px + \(a.localCrops) × \(a.localSize) px; colour jitter " +
                         "\(a.brightness)/\(a.contrast)/\(a.saturation)/\(a.hue) (p \(a.jitterProbability)), grayscale p " +
                         "\(a.grayscaleProbability), solarization p \(a.solarizationProbability)" +
-                        (a.hasColour(of: preset) ? " (toned down for the synthetic world)" : "")))
+                        (synthetic && a.hasColour(of: preset) ? " (toned down for the synthetic world)" : "")))
         let processor = cfg.data.processor
         let evaluation: ((FlavaImageModel) throws -> [String: Double])? = synthetic
             ? { DINOEvaluation.shapeProbe($0, world: world, processor: processor) } : nil
