@@ -5,6 +5,8 @@
 #include "flava_math.h"
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 INLINE void b_exp(const float *x, float *y, long n) { for (long i = 0; i < n; i++) y[i] = k_exp(x[i]); }
@@ -74,18 +76,39 @@ DEFINE_VARIANTS(float, dot, (const float *a, const float *b, long n), (a, b, n))
 DEFINE_VARIANTS(float, max, (const float *x, long n), (x, n))
 DEFINE_VARIANTS(float, exp_shift_sum, (float *x, long n, float shift), (x, n, shift))
 
-static int isa = -1;  // 2 = AVX-512, 1 = AVX2, 0 = baseline; benign race: every thread computes the same
+static int best_isa = -1;  // 2 = AVX-512, 1 = AVX2, 0 = baseline; benign races: every thread computes the same
+static int isa = -1;       // the one in use: the best, or FLAVA_FLOAT_KERNEL's when the CPU has it
+
+static int detect(void) {
+    if (best_isa < 0) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) best_isa = 2;
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best_isa = 1;
+        else best_isa = 0;
+    }
+    return best_isa;
+}
 
 static int choose(void) {
     if (isa < 0) {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) isa = 2;
-        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa = 1;
-        else isa = 0;
+        int best = detect(), p = best;
+        const char *env = getenv("FLAVA_FLOAT_KERNEL");
+        if (env) {
+            static const char *names[] = {"baseline", "avx2", "avx512"};
+            int want = -1;
+            for (int i = 0; i < 3; i++) if (strcmp(env, names[i]) == 0) want = i;
+            if (want >= 0 && want <= best) p = want;
+            else fprintf(stderr, "warning: FLAVA_FLOAT_KERNEL=%s is %s; using %s\n", env,
+                         want < 0 ? "not baseline, avx2 or avx512" : "not available on this CPU", names[best]);
+        }
+        isa = p;
     }
     return isa;
 }
+
+int flava_kernels_level(void) { return choose(); }
+int flava_kernels_supports(int level) { return level >= 0 && level <= detect(); }
 
 #define DISPATCH(NAME, ARGS) \
     switch (choose()) { case 2: return NAME##_avx512 ARGS; case 1: return NAME##_avx2 ARGS; default: return NAME##_base ARGS; }
@@ -98,4 +121,17 @@ float flava_sum(const float *x, long n) { DISPATCH(sum, (x, n)) }
 float flava_dot(const float *a, const float *b, long n) { DISPATCH(dot, (a, b, n)) }
 float flava_max(const float *x, long n) { DISPATCH(max, (x, n)) }
 float flava_exp_shift_sum(float *x, long n, float shift) { DISPATCH(exp_shift_sum, (x, n, shift)) }
+// The same at a given level (tests check every compilation on any machine; a level the CPU lacks means the one in use).
+#define DISPATCH_AT(NAME, ARGS) \
+    switch (flava_kernels_supports(level) ? level : choose()) { \
+        case 2: return NAME##_avx512 ARGS; case 1: return NAME##_avx2 ARGS; default: return NAME##_base ARGS; }
+
+void flava_exp_at(int level, const float *x, float *y, long n) { DISPATCH_AT(exp, (x, y, n)) }
+void flava_gelu_at(int level, const float *x, float *y, long n) { DISPATCH_AT(gelu, (x, y, n)) }
+void flava_gelu_backward_at(int level, const float *x, const float *g, float *dx, long n) { DISPATCH_AT(gelu_backward, (x, g, dx, n)) }
+void flava_tanh_at(int level, const float *x, float *y, long n) { DISPATCH_AT(tanh, (x, y, n)) }
+float flava_sum_at(int level, const float *x, long n) { DISPATCH_AT(sum, (x, n)) }
+float flava_dot_at(int level, const float *a, const float *b, long n) { DISPATCH_AT(dot, (a, b, n)) }
+float flava_max_at(int level, const float *x, long n) { DISPATCH_AT(max, (x, n)) }
+float flava_exp_shift_sum_at(int level, float *x, long n, float shift) { DISPATCH_AT(exp_shift_sum, (x, n, shift)) }
 const char *flava_kernels_isa(void) { int i = choose(); return i == 2 ? "avx512" : (i == 1 ? "avx2" : "baseline"); }

@@ -87,8 +87,9 @@ struct Int8GEMMBench: ParsableCommand {
             let lin = Int8Linear(weight: w, bias: b)
             for path in Int8GEMM.Path.allCases where Int8GEMM.supports(path) {
                 let t = time(iterations: iterations) { _ = lin(x, path: path) }
-                print(String(format: "linear %4d×%-5d·%5d  int8 %-11@ %7.1f GOP/s  float32 %7.1f GFLOP/s  ratio %.2f",
-                             m, inF, outF, path.description, ops / t.median / 1e9, ops / fp32.median / 1e9, fp32.median / t.median))
+                let tq = time(iterations: iterations) { _ = lin.quantize(x, path: path) }
+                print(String(format: "linear %4d×%-5d·%5d  int8 %-11@ %7.1f GOP/s (quantizing %4.1f %%)  float32 %7.1f GFLOP/s  ratio %.2f",
+                             m, inF, outF, path.description, ops / t.median / 1e9, 100 * tq.median / t.median, ops / fp32.median / 1e9, fp32.median / t.median))
                 emit(json, ["bench": "int8_gemm", "m": m, "in": inF, "out": outF, "path": path.description,
                             "int8_gops": ops / t.median / 1e9, "fp32_gflops": ops / fp32.median / 1e9, "speedup": fp32.median / t.median])
             }

@@ -1,6 +1,9 @@
 // Scaled-dot-product attention over heads interleaved in the hidden dimension, the way FlavaSelfAttention
 // lays them out after its query/key/value Linear layers: q, k, v are [B, T, H] with head h at columns
-// h·d ..< (h+1)·d. Strided GEMMs read each head in place, so the reference's view/permute copies vanish.
+// h·d ..< (h+1)·d. Each head is read in place, so the reference's view/permute copies vanish. Training (which
+// keeps the probabilities for the backward pass) runs two strided BLAS products and a softmax per head; inference
+// runs one fused C kernel per head (flava_attention.c: q·kᵀ, softmax and ·v with register tiles per instruction set).
+import CFlavaKernels
 
 /// Multi-head attention kernels: softmax(q·kᵀ·scale + mask)·v per (batch, head), forward and backward.
 public enum AttentionKernel {
@@ -24,12 +27,30 @@ public enum AttentionKernel {
     /// Inference (nothing saved for a backward pass) on the fused projection of FlavaSelfAttention: `qkv`
     /// [B, T, 3H] holds q, k and v side by side in each row. Returns the context [B, T, H]; the probabilities
     /// live in one [T, T] scratch per worker instead of [B, heads, T, T].
-    public static func inference(qkv: Tensor, heads: Int, mask: Tensor?, scale: Float? = nil) -> Tensor {
+    /// `level`: the instruction set of the fused kernel (`VectorMath.Level`; default the one in use).
+    public static func inference(qkv: Tensor, heads: Int, mask: Tensor?, scale: Float? = nil,
+                                 level: VectorMath.Level? = nil) -> Tensor {
         precondition(qkv.rank == 3 && qkv.shape[2] % 3 == 0, "fused attention wants [B, T, 3H], got \(qkv.shape)")
         let (b, t, h) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
-        let p = qkv.storage.pointer
-        return attend(q: p, k: p + h, v: p + 2 * h, rowStride: 3 * h, b: b, tq: t, tk: t, h: h, heads: heads,
-                      mask: mask, scale: scale, probs: nil)
+        precondition(h % heads == 0, "hidden \(h) is not divisible by \(heads) heads")
+        if let m = mask { precondition(m.shape == [b, t], "attention mask \(m.shape) should be [\(b), \(t)]") }
+        let d = h / heads, ld = 3 * h
+        let sc = scale ?? 1 / Float(d).squareRoot()
+        let lv = Int32(VectorMath.checked(level).rawValue)
+        let out = Tensor(uninitializedShape: [b, t, h])
+        let p = qkv.storage.pointer, op = out.storage.pointer, mp = mask?.storage.pointer
+        let scratchCount = flava_attention_scratch(t, t, d)
+        Parallel.forRanges(b * heads, costPerItem: t * t * d * 4) { r in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+            defer { scratch.deallocate() }
+            for pair in r {
+                let bi = pair / heads, hi = pair % heads
+                let qb = p + (bi &* t &* ld &+ hi &* d)
+                flava_attention_head(qb, ld, qb + h, qb + 2 * h, ld, mp.map { $0 + bi &* t }, t, t, d, sc,
+                                     op + (bi &* t &* h &+ hi &* d), h, scratch, lv)
+            }
+        }
+        return out
     }
 
     /// softmax(q·kᵀ·scale + mask)·v for every (batch, head); rows of q, k, v are `rowStride` floats apart, head

@@ -63,12 +63,13 @@ private func cosines(_ a: Tensor, _ b: Tensor) -> [Double] {
     #expect(fused == 3 * (model.config.imageConfig.numHiddenLayers + model.config.textConfig.numHiddenLayers + model.config.multimodalConfig.numHiddenLayers))
     let viaFused = run()
     #expect(zip(plain, viaFused).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($0)) })
-    // The attention kernel on [B, T, 3H] equals the one on q, k, v apart.
+    // The fused inference kernel on [B, T, 3H] gives the attention of the training kernel on q, k, v apart (to
+    // rounding: one sums in another order, and divides by the softmax's sum after the product with v).
     let qkv = Tensor.randomNormal([2, 7, 3 * 16], using: &g)
     let parts = (0..<3).map { i in Tensor(shape: [2, 7, 16], (0..<(2 * 7)).flatMap { r in (0..<16).map { qkv[flat: r * 48 + i * 16 + $0] } }) }
     let additive = Tensor(shape: [2, 7], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -Float.greatestFiniteMagnitude, -Float.greatestFiniteMagnitude, -Float.greatestFiniteMagnitude])
     let (apart, _) = AttentionKernel.forward(q: parts[0], k: parts[1], v: parts[2], heads: 4, mask: additive)
-    #expect(AttentionKernel.inference(qkv: qkv, heads: 4, mask: additive).array == apart.array)
+    #expect(zip(AttentionKernel.inference(qkv: qkv, heads: 4, mask: additive).array, apart.array).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($1)) })
     // Gradients still flow through the three Linears.
     model.zeroGrad()
     model.textModel(ids, attentionMask: mask).lastHiddenState.sum().backward()

@@ -23,8 +23,30 @@ void flava_gelu(const float *x, float *y, long n);
 void flava_gelu_backward(const float *x, const float *g, float *dx, long n);
 /// y[i] = tanh(x[i]).
 void flava_tanh(const float *x, float *y, long n);
-/// Name of the instruction set the dispatcher chose ("avx512", "avx2" or "baseline").
+/// Name of the instruction set the dispatcher chose ("avx512", "avx2" or "baseline"): the widest the CPU has, or
+/// FLAVA_FLOAT_KERNEL's (baseline|avx2|avx512) when the CPU has it.
 const char *flava_kernels_isa(void);
+/// The same as a level: 2 = AVX-512, 1 = AVX2+FMA, 0 = baseline.
+int flava_kernels_level(void);
+/// Whether the CPU can run level `level`.
+int flava_kernels_supports(int level);
+/// Each row kernel above at a given level (a level the CPU lacks means the one in use): the tests' way to check
+/// every compilation on any machine.
+void flava_exp_at(int level, const float *x, float *y, long n);
+void flava_gelu_at(int level, const float *x, float *y, long n);
+void flava_gelu_backward_at(int level, const float *x, const float *g, float *dx, long n);
+void flava_tanh_at(int level, const float *x, float *y, long n);
+float flava_sum_at(int level, const float *x, long n);
+float flava_dot_at(int level, const float *a, const float *b, long n);
+float flava_max_at(int level, const float *x, long n);
+float flava_exp_shift_sum_at(int level, float *x, long n, float shift);
+/// Scratch floats flava_attention_head needs for tq queries, tk keys and head size d (any level).
+long flava_attention_scratch(long tq, long tk, long d);
+/// One head of attention for inference: out[i][c] = Σ_j softmax_j(scale·⟨q_i, k_j⟩ + mask[j]) · v[j][c] for
+/// i < tq, c < d. Rows of q are ldq floats apart, rows of k and v ldk, rows of out ldo; mask: additive, tk
+/// floats, or NULL. `level`: the instruction set (a level the CPU lacks, e.g. −1, means the one in use).
+void flava_attention_head(const float *q, long ldq, const float *k, const float *v, long ldk, const float *mask,
+                          long tq, long tk, long d, float scale, float *out, long ldo, float *scratch, int level);
 
 
 // int8 matrix products (flava_qgemm.c): out[m, n] = (Σ_k qx[m, k]·qw[n, k]) · sx[m] · sw[n] + bias[n], with int32
