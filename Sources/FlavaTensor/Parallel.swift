@@ -30,12 +30,20 @@ public enum Parallel {
         }
     }
 
-    /// `DispatchQueue.concurrentPerform` for a closure that is not `@Sendable` (kernels capture raw pointers
-    /// and tensors). Sound because concurrentPerform returns only after every iteration has finished, so the
+    /// Tells idle pool workers to stop spinning (BLAS calls it before each product, which brings its own threads).
+    public static func yieldCores() { WorkerPool.shared.standDown.add(1, ordering: .relaxed) }
+
+    /// Runs body(0 ..< iterations) in parallel: on the caller and the persistent workers of `WorkerPool` (which
+    /// spin briefly between jobs, so back-to-back kernels skip a thread wake-up), or through
+    /// `DispatchQueue.concurrentPerform` when the pool is busy (another thread's job, or a nested call). For a
+    /// closure that is not `@Sendable` (kernels capture raw pointers and tensors). Sound because this returns
+    /// only after every iteration has finished, so the
     /// closure never outlives this call, and every caller gives each iteration disjoint output memory (a
     /// range, a row, an image) and only reads what the others read.
-    @inlinable
     public static func concurrentPerform(iterations: Int, _ body: (Int) -> Void) {
+        if iterations <= 0 { return }
+        if iterations == 1 { body(0); return }
+        if WorkerPool.shared.run(iterations: iterations, workers: min(iterations, threadCount) - 1, body) { return }
         withoutActuallyEscaping(body) { body in
             let shared = UncheckedSendable(body)
             DispatchQueue.concurrentPerform(iterations: iterations) { i in shared.value(i) }
