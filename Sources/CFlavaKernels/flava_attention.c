@@ -47,15 +47,6 @@ INLINE void transpose4(const float *src, long lds, float *dst, long ldd) {
 #define TRANSPOSE TRANSPOSE_AVX2
 #define TARGET __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma,avx2")))
 #include "flava_attention_impl.h"
-#undef VW
-#undef RS
-#undef CS
-#undef RP
-#undef CP
-#undef SUFFIX
-#undef TB
-#undef TRANSPOSE
-#undef TARGET
 
 #define VW 8
 #define RS 6
@@ -67,15 +58,6 @@ INLINE void transpose4(const float *src, long lds, float *dst, long ldd) {
 #define TRANSPOSE TRANSPOSE_AVX2
 #define TARGET __attribute__((target("avx2,fma")))
 #include "flava_attention_impl.h"
-#undef VW
-#undef RS
-#undef CS
-#undef RP
-#undef CP
-#undef SUFFIX
-#undef TB
-#undef TRANSPOSE
-#undef TARGET
 
 #define VW 4
 #define RS 6

@@ -1,7 +1,7 @@
 // One compilation of the attention kernel (flava_attention.c includes this once per instruction set). Before
 // including: VW (floats per vector), RS/CS (rows × vectors of a q·kᵀ tile), RP/CP (rows × vectors of a p·v tile),
 // SUFFIX (the name suffix), TARGET (the function attribute) and, where the set has one, TRANSPOSE(src, lds, dst,
-// ldd), a TB × TB block transpose. The tiles are register-resident: RS·CS and RP·CP
+// ldd), a TB × TB block transpose; this file #undefs them at its end. The tiles are register-resident: RS·CS and RP·CP
 // accumulators plus a few loads must fit the set's vector registers (32 with AVX-512, 16 with AVX2 and SSE).
 
 #define CAT_(a, b) a##_##b
@@ -172,3 +172,13 @@ TARGET static void N(attention_head)(const float *q, long ldq, const float *k, c
 #undef N
 #undef CAT
 #undef CAT_
+// The parameters too, so that the next compilation defines its own.
+#undef VW
+#undef RS
+#undef CS
+#undef RP
+#undef CP
+#undef SUFFIX
+#undef TB
+#undef TRANSPOSE
+#undef TARGET

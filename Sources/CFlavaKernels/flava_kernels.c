@@ -3,10 +3,9 @@
 // picks the widest the CPU supports on first use.
 #include "flava_kernels.h"
 #include "flava_math.h"
+#include "flava_dispatch.h"
 #include <math.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 INLINE void b_exp(const float *x, float *y, long n) { for (long i = 0; i < n; i++) y[i] = k_exp(x[i]); }
@@ -91,19 +90,8 @@ static int detect(void) {
 }
 
 static int choose(void) {
-    if (isa < 0) {
-        int best = detect(), p = best;
-        const char *env = getenv("FLAVA_FLOAT_KERNEL");
-        if (env) {
-            static const char *names[] = {"baseline", "avx2", "avx512"};
-            int want = -1;
-            for (int i = 0; i < 3; i++) if (strcmp(env, names[i]) == 0) want = i;
-            if (want >= 0 && want <= best) p = want;
-            else fprintf(stderr, "warning: FLAVA_FLOAT_KERNEL=%s is %s; using %s\n", env,
-                         want < 0 ? "not baseline, avx2 or avx512" : "not available on this CPU", names[best]);
-        }
-        isa = p;
-    }
+    static const char *const names[] = {"baseline", "avx2", "avx512"};
+    if (isa < 0) isa = flava_forced_level("FLAVA_FLOAT_KERNEL", names, 3, detect());
     return isa;
 }
 

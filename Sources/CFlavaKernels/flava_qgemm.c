@@ -29,6 +29,7 @@
 // rounds.
 #include "flava_kernels.h"
 #include "flava_math.h"
+#include "flava_dispatch.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -393,19 +394,8 @@ static int chosen = -1;
 int flava_qgemm_supports(int path) { return path >= 0 && path <= best_path(); }
 
 int flava_qgemm_path(void) {
-    if (chosen < 0) {
-        int best = best_path(), p = best;
-        const char *env = getenv("FLAVA_INT8_KERNEL");
-        if (env) {
-            static const char *names[] = {"portable", "avx2", "avx512_vnni", "amx"};
-            int want = -1;
-            for (int i = 0; i < 4; i++) if (strcmp(env, names[i]) == 0) want = i;
-            if (want >= 0 && want <= best) p = want;
-            else fprintf(stderr, "warning: FLAVA_INT8_KERNEL=%s is %s; using %s\n", env,
-                         want < 0 ? "not portable, avx2, avx512_vnni or amx" : "not available on this CPU", names[best]);
-        }
-        chosen = p;
-    }
+    static const char *const names[] = {"portable", "avx2", "avx512_vnni", "amx"};
+    if (chosen < 0) chosen = flava_forced_level("FLAVA_INT8_KERNEL", names, 4, best_path());
     return chosen;
 }
 

@@ -11,16 +11,37 @@ public enum AttentionKernel {
     public struct Saved: Sendable { public let probs: Tensor }
 
     /// q [B, Tq, H], k and v [B, Tk, H]; `mask` additive, [B, Tk] (broadcast over heads and queries) or nil.
-    /// Returns the context [B, Tq, H].
+    /// Returns the context [B, Tq, H] and the probabilities [B, heads, Tq, Tk] for the backward pass.
     public static func forward(q: Tensor, k: Tensor, v: Tensor, heads: Int, mask: Tensor?,
                                scale: Float? = nil) -> (Tensor, Saved) {
         precondition(q.rank == 3 && k.rank == 3 && v.rank == 3, "attention wants [B, T, H] inputs")
         let (b, tq, h) = (q.shape[0], q.shape[1], q.shape[2])
         let tk = k.shape[1]
         precondition(k.shape == [b, tk, h] && v.shape == [b, tk, h], "attention: q \(q.shape) k \(k.shape) v \(v.shape)")
+        let d = headSize(h: h, heads: heads, b: b, tk: tk, mask: mask)
+        let sc = scale ?? 1 / Float(d).squareRoot()
         let probs = Tensor(uninitializedShape: [b, heads, tq, tk])
-        let out = attend(q: q.storage.pointer, k: k.storage.pointer, v: v.storage.pointer, rowStride: h,
-                         b: b, tq: tq, tk: tk, h: h, heads: heads, mask: mask, scale: scale, probs: probs)
+        let out = Tensor(uninitializedShape: [b, tq, h])
+        let qp = q.storage.pointer, kp = k.storage.pointer, vp = v.storage.pointer
+        let pp = probs.storage.pointer, op = out.storage.pointer, mp = mask?.storage.pointer
+        BLAS.singleThreaded {
+            Parallel.forRanges(b * heads, costPerItem: tq * tk * d * 4) { r in
+                for pair in r {
+                    let bi = pair / heads, hi = pair % heads
+                    let qb = qp + (bi &* tq &* h &+ hi &* d), kb = kp + (bi &* tk &* h &+ hi &* d)
+                    let vb = vp + (bi &* tk &* h &+ hi &* d), ob = op + (bi &* tq &* h &+ hi &* d)
+                    let s = pp + pair &* tq &* tk
+                    BLAS.gemm(transB: true, m: tq, n: tk, k: d, alpha: sc, a: qb, lda: h, b: kb, ldb: h,
+                              c: s, ldc: tk)
+                    for i in 0..<tq {
+                        let row = s + i &* tk
+                        if let mp { let mrow = mp + bi &* tk; for j in 0..<tk { row[j] += mrow[j] } }
+                        SoftmaxKernel.softmaxRow(row, tk)
+                    }
+                    BLAS.gemm(m: tq, n: d, k: tk, a: s, lda: tk, b: vb, ldb: h, c: ob, ldc: h)
+                }
+            }
+        }
         return (out, Saved(probs: probs))
     }
 
@@ -32,9 +53,7 @@ public enum AttentionKernel {
                                  level: VectorMath.Level? = nil) -> Tensor {
         precondition(qkv.rank == 3 && qkv.shape[2] % 3 == 0, "fused attention wants [B, T, 3H], got \(qkv.shape)")
         let (b, t, h) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
-        precondition(h % heads == 0, "hidden \(h) is not divisible by \(heads) heads")
-        if let m = mask { precondition(m.shape == [b, t], "attention mask \(m.shape) should be [\(b), \(t)]") }
-        let d = h / heads, ld = 3 * h
+        let d = headSize(h: h, heads: heads, b: b, tk: t, mask: mask), ld = 3 * h
         let sc = scale ?? 1 / Float(d).squareRoot()
         let lv = Int32(VectorMath.checked(level).rawValue)
         let out = Tensor(uninitializedShape: [b, t, h])
@@ -53,40 +72,11 @@ public enum AttentionKernel {
         return out
     }
 
-    /// softmax(q·kᵀ·scale + mask)·v for every (batch, head); rows of q, k, v are `rowStride` floats apart, head
-    /// `hi` at columns hi·d ..< (hi+1)·d. Probabilities go to `probs` [B, heads, Tq, Tk] when given.
-    static func attend(q qp: UnsafeMutablePointer<Float>, k kp: UnsafeMutablePointer<Float>, v vp: UnsafeMutablePointer<Float>,
-                       rowStride ld: Int, b: Int, tq: Int, tk: Int, h: Int, heads: Int, mask: Tensor?, scale: Float?,
-                       probs: Tensor?) -> Tensor {
+    /// The head size h / heads, after checking that the heads divide h and that `mask` is [b, tk].
+    static func headSize(h: Int, heads: Int, b: Int, tk: Int, mask: Tensor?) -> Int {
         precondition(h % heads == 0, "hidden \(h) is not divisible by \(heads) heads")
         if let m = mask { precondition(m.shape == [b, tk], "attention mask \(m.shape) should be [\(b), \(tk)]") }
-        let d = h / heads
-        let sc = scale ?? 1 / Float(d).squareRoot()
-        let out = Tensor(uninitializedShape: [b, tq, h])
-        let pp = probs?.storage.pointer, op = out.storage.pointer
-        let mp = mask?.storage.pointer
-        let pairs = b * heads
-        BLAS.singleThreaded {
-            Parallel.forRanges(pairs, costPerItem: tq * tk * d * 4) { r in
-                let scratch = pp == nil ? UnsafeMutablePointer<Float>.allocate(capacity: tq * tk) : nil
-                defer { scratch?.deallocate() }
-                for pair in r {
-                    let bi = pair / heads, hi = pair % heads
-                    let qb = qp + (bi &* tq &* ld &+ hi &* d), kb = kp + (bi &* tk &* ld &+ hi &* d)
-                    let vb = vp + (bi &* tk &* ld &+ hi &* d), ob = op + (bi &* tq &* h &+ hi &* d)
-                    let s = scratch ?? pp! + pair &* tq &* tk
-                    BLAS.gemm(transB: true, m: tq, n: tk, k: d, alpha: sc, a: qb, lda: ld, b: kb, ldb: ld,
-                              c: s, ldc: tk)
-                    for i in 0..<tq {
-                        let row = s + i &* tk
-                        if let mp { let mrow = mp + bi &* tk; for j in 0..<tk { row[j] += mrow[j] } }
-                        SoftmaxKernel.softmaxRow(row, tk)
-                    }
-                    BLAS.gemm(m: tq, n: d, k: tk, a: s, lda: tk, b: vb, ldb: ld, c: ob, ldc: h)
-                }
-            }
-        }
-        return out
+        return h / heads
     }
 
     /// Gradients of q, k, v from the upstream gradient of the context [B, Tq, H].
