@@ -13,31 +13,31 @@ public final class Linear: Module {
         if bias { self.bias = Variable(Tensor.zeros([outFeatures]), requiresGrad: true) }
     }
 
-    /// The int8 form (`Module.prepareForInference(.int8)`), used by forward passes without gradients
-    /// (inference); training and anything that records the graph still use the float weights.
-    public var int8: Int8Linear?
+    /// The inference form (`Module.prepareForInference`): int8, or float32 on packed weights; used by forward
+    /// passes without gradients (inference). Training and anything that records the graph use the float weights.
+    public var inference: LinearInference?
     /// True once `prepareForInference(_:releasingFloatWeights: true)` freed the float weights: the layer then
-    /// only runs through its inference form (int8 here, or a fused product of its owner).
+    /// only runs through its inference form (its own, or a fused product of its owner).
     public internal(set) var floatWeightsReleased = false
 
     /// x [..., in] → [..., out].
     public func callAsFunction(_ x: Variable) -> Variable {
-        if let q = inferenceForm() { return Variable(q(x.value)) }
+        if let f = inferenceForm() { return Variable(f(x.value)) }
         return linear(x, weight: weight, bias: bias)
     }
 
-    /// gelu(self(x)); quantized, the GELU runs in the int8 product's epilogue.
+    /// gelu(self(x)); in an inference form the GELU runs in the product's epilogue.
     public func gelu(_ x: Variable) -> Variable {
-        if let q = inferenceForm() { return Variable(q(x.value, gelu: true)) }
+        if let f = inferenceForm() { return Variable(f(x.value, gelu: true)) }
         return FlavaAutograd.gelu(linear(x, weight: weight, bias: bias))
     }
 
-    func inferenceForm() -> Int8Linear? {
-        if let q = int8, !GradMode.isEnabled || floatWeightsReleased {
+    func inferenceForm() -> LinearInference? {
+        if let f = inference, !GradMode.isEnabled || floatWeightsReleased {
             precondition(!GradMode.isEnabled, "Linear: this model is inference-only (its float weights were released); run it under withNoGrad")
-            return q
+            return f
         }
-        precondition(!floatWeightsReleased, "Linear: float weights were released and there is no int8 form for this layer")
+        precondition(!floatWeightsReleased, "Linear: float weights were released and there is no inference form for this layer")
         return nil
     }
 }
@@ -49,13 +49,58 @@ public enum InferencePrecision: String, CaseIterable, Sendable {
     case fp32, int8
 }
 
+/// A Linear product prepared for inference from weights [out, in] and bias: int8 (`Int8Linear`), or float32
+/// on weights packed once (`PackedLinear`, where the CPU has AVX2 or AVX-512), or float32 through OpenBLAS on
+/// the weights as they are (elsewhere). A class around the choice, not the enum stored in Linear itself: with the
+/// enum as a stored property the training tests aborted with heap corruption (Swift 6.3.1; Module reflects its
+/// stored properties with Mirror, the likely party, not pinned down); with a class reference they pass.
+public final class LinearInference: @unchecked Sendable {
+    public enum Kind {
+        case int8(Int8Linear)
+        case packed(PackedLinear)
+        case float(weight: Tensor, bias: Tensor?)
+    }
+    public let kind: Kind
+
+    public init(_ kind: Kind) { self.kind = kind }
+
+    /// The form for `precision` on this CPU.
+    public convenience init(weight: Tensor, bias: Tensor?, precision: InferencePrecision) {
+        switch precision {
+        case .int8: self.init(.int8(Int8Linear(weight: weight, bias: bias)))
+        case .fp32: self.init(PackedLinear.preferred ? .packed(PackedLinear(weight: weight, bias: bias)) : .float(weight: weight, bias: bias))
+        }
+    }
+
+    /// x [..., in] → [..., out], then GELU when `gelu`.
+    public func callAsFunction(_ x: Tensor, gelu: Bool = false) -> Tensor {
+        switch kind {
+        case .int8(let q): return q(x, gelu: gelu)
+        case .packed(let p): return p(x, gelu: gelu)
+        case .float(let w, let b):
+            let y = LinearKernel.forward(x, weight: w, bias: b)
+            return gelu ? Activation.gelu(y) : y
+        }
+    }
+
+    /// Bytes held.
+    public var bytes: Int {
+        switch kind {
+        case .int8(let q): return q.bytes
+        case .packed(let p): return p.bytes
+        case .float(let w, let b): return (w.count + (b?.count ?? 0)) * 4
+        }
+    }
+}
+
 /// Linear layers that read the same input, concatenated along their outputs into one product for inference
-/// (weight [out₁ + out₂ + …, in]): float32, or int8 per output channel (the same numbers as quantizing each
-/// layer alone). Built from the layers' weights at that moment; a layer without bias contributes zeros.
+/// (weight [out₁ + out₂ + …, in]): a `LinearInference` at the precision asked (int8 per output channel gives the
+/// same numbers as quantizing each layer alone). Built from the layers' weights at that moment; a layer without
+/// bias contributes zeros.
 public final class FusedLinear: @unchecked Sendable {
     public let outFeatures: Int
     public let precision: InferencePrecision
-    let weight: Tensor?, bias: Tensor?, int8: Int8Linear?
+    public let form: LinearInference
 
     public init(_ layers: [Linear], precision: InferencePrecision) {
         precondition(!layers.isEmpty && Set(layers.map { $0.weight.shape[1] }).count == 1, "FusedLinear: layers must share their input size")
@@ -64,17 +109,14 @@ public final class FusedLinear: @unchecked Sendable {
             ? ShapeKernel.concat(layers.map { $0.bias?.value ?? Tensor.zeros([$0.weight.shape[0]]) }, axis: 0) : nil
         outFeatures = w.shape[0]
         self.precision = precision
-        if precision == .int8 { int8 = Int8Linear(weight: w, bias: b); weight = nil; bias = nil } else { int8 = nil; weight = w; bias = b }
+        form = LinearInference(weight: w, bias: b, precision: precision)
     }
 
     /// x [..., in] → [..., Σ out].
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        if let int8 { return int8(x) }
-        return LinearKernel.forward(x, weight: weight!, bias: bias)
-    }
+    public func callAsFunction(_ x: Tensor) -> Tensor { form(x) }
 
     /// Bytes held by the fused weights.
-    public var bytes: Int { int8?.bytes ?? (weight!.count + (bias?.count ?? 0)) * 4 }
+    public var bytes: Int { form.bytes }
 }
 
 /// A module that replaces some of its Linear children with a fused inference form (FlavaSelfAttention's
@@ -87,47 +129,48 @@ public protocol InferenceFusing: AnyObject {
 extension Module {
     /// Prepares this tree for inference at `precision` from its current weights: modules that fuse layers
     /// (`InferenceFusing`: the attention's one query/key/value product) build their fused form, and every other
-    /// Linear gets its int8 form when `precision` is int8 (fp32: none). The forms are used only by passes
-    /// without gradients, so training is untouched; after the weights change, call it again (or
-    /// `releaseInferenceForms()`). `releasingFloatWeights`: frees the float weights the inference forms
-    /// replace (the memory of an int8 model is then about a quarter of its Linears'), leaving an inference-only
-    /// model that cannot be trained or saved. Returns how many Linears run through an inference form.
+    /// Linear gets its own (`LinearInference`: int8; float32 on packed weights where the CPU has AVX2 or
+    /// AVX-512). The forms are used only by passes without gradients, so training is untouched; after the
+    /// weights change, call it again (or `releaseInferenceForms()`). The forms hold their own copy of the
+    /// weights (a quarter of the Linears' float bytes at int8, as many at float32): `releasingFloatWeights` frees
+    /// the float weights they replace, leaving an inference-only model that cannot be trained or saved. Returns
+    /// how many Linears run through an inference form.
     @discardableResult
     public func prepareForInference(_ precision: InferencePrecision, releasingFloatWeights: Bool = false) -> Int {
         precondition(!isInferenceOnly, "prepareForInference: this model's float weights were released; load it again")
         releaseInferenceForms()
-        var covered = Set<ObjectIdentifier>()
+        // Weights shared with another module (tied) stay. The others are released as soon as their form is
+        // built, so that the model never holds both copies at once (a form's buffer reuses the last one freed).
+        var uses: [ObjectIdentifier: Int] = [:]
+        if releasingFloatWeights { for (_, p) in namedParameters() { uses[ObjectIdentifier(p), default: 0] += 1 } }
+        func release(_ l: Linear) {
+            guard releasingFloatWeights, uses[ObjectIdentifier(l.weight)] == 1 else { return }
+            l.weight.value = Tensor.zeros([0, l.weight.shape[1]])
+            l.floatWeightsReleased = true
+        }
+        var covered = Set<ObjectIdentifier>(), replaced = 0
         for (_, m) in namedModules() {
             guard let f = m as? InferenceFusing else { continue }
-            for l in f.fuseForInference(precision) { covered.insert(ObjectIdentifier(l)) }
+            for l in f.fuseForInference(precision) { covered.insert(ObjectIdentifier(l)); release(l); replaced += 1 }
         }
-        var replaced: [Linear] = []
         for (_, m) in namedModules() {
-            guard let l = m as? Linear else { continue }
-            if covered.contains(ObjectIdentifier(l)) { replaced.append(l) } else if precision == .int8 {
-                l.int8 = Int8Linear(weight: l.weight.value, bias: l.bias?.value)
-                replaced.append(l)
-            }
+            guard let l = m as? Linear, !covered.contains(ObjectIdentifier(l)) else { continue }
+            let form = LinearInference(weight: l.weight.value, bias: l.bias?.value, precision: precision)
+            if case .float = form.kind { continue }   // the layer's own weights: nothing to replace
+            l.inference = form
+            release(l)
+            replaced += 1
         }
-        if releasingFloatWeights {
-            // A weight shared with another module (tied) stays.
-            var uses: [ObjectIdentifier: Int] = [:]
-            for (_, p) in namedParameters() { uses[ObjectIdentifier(p), default: 0] += 1 }
-            for l in replaced where uses[ObjectIdentifier(l.weight)] == 1 {
-                l.weight.value = Tensor.zeros([0, l.weight.shape[1]])
-                l.floatWeightsReleased = true
-            }
-        }
-        return replaced.count
+        return replaced
     }
 
-    /// Drops every inference form (int8 and fused); passes without gradients use the float weights again.
-    /// A model whose float weights were released keeps its forms (it has nothing else to run on).
+    /// Drops every inference form (int8, packed and fused); passes without gradients use the float weights
+    /// again. A model whose float weights were released keeps its forms (it has nothing else to run on).
     public func releaseInferenceForms() {
         if isInferenceOnly { return }
         for (_, m) in namedModules() {
             (m as? InferenceFusing)?.dropFusedForms()
-            (m as? Linear)?.int8 = nil
+            (m as? Linear)?.inference = nil
         }
     }
 

@@ -93,19 +93,23 @@ public final class Int8Linear: @unchecked Sendable {
         quantizeRows(x, m: x.count / inFeatures, path: Int8Linear.checked(chosen))
     }
 
-    /// Rows of x quantized for `path`, split over the threads.
+    /// Rows of x quantized for `path`, split over the threads. The quantizer writes every byte of a row, its
+    /// padding included, and every scale, so the buffers start uninitialized instead of zeroed first.
     private func quantizeRows(_ x: Tensor, m: Int, path: Int32) -> (q: [Int8], scales: [Float]) {
-        var q = [Int8](repeating: 0, count: m * paddedIn), rowScales = [Float](repeating: 0, count: m)
-        x.withBuffer { xb in
-            q.withUnsafeMutableBufferPointer { qb in
-                rowScales.withUnsafeMutableBufferPointer { sb in
-                    guard let xp = xb.baseAddress, let qp = qb.baseAddress, let sp = sb.baseAddress else { return }
+        let count = m * paddedIn
+        guard count > 0 else { return ([Int8](repeating: 0, count: count), [Float](repeating: 0, count: m)) }
+        var rowScales = [Float](unsafeUninitializedCapacity: m) { _, n in n = m }
+        let q = [Int8](unsafeUninitializedCapacity: count) { qb, n in
+            rowScales.withUnsafeMutableBufferPointer { sb in
+                x.withBuffer { xb in
+                    let (xp, qp, sp) = (xb.baseAddress!, qb.baseAddress!, sb.baseAddress!)
                     Parallel.forRanges(m, costPerItem: inFeatures) { r in
                         flava_qgemm_quantize(xp + r.lowerBound * inFeatures, r.count, inFeatures, inFeatures,
                                              qp + r.lowerBound * paddedIn, sp + r.lowerBound, path)
                     }
                 }
             }
+            n = count
         }
         return (q, rowScales)
     }
@@ -126,16 +130,10 @@ public final class Int8Linear: @unchecked Sendable {
         return bias.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 
-    /// Splits the product over the threads: by blocks of 16 output columns when there are few rows (each thread
-    /// reads its share of the weights once), by rows as well when there are many.
+    /// Spreads the product over the threads (`ProductSplit`).
     private func run(_ q: [Int8], _ rowScales: [Float], m: Int, into out: UnsafeMutablePointer<Float>, mode: Int32, path: Int32) {
         let blocks = (outFeatures + 15) / 16
-        let threads = max(1, Parallel.threadCount)
-        let rowChunks = m >= 24 * threads ? threads : 1
-        let colChunks = rowChunks > 1 ? 1 : min(threads, (blocks + 1) / 2)
-        let rowsPer = (m + rowChunks - 1) / rowChunks
-        // Column chunks in pairs of blocks (the VNNI tile is two blocks wide).
-        let pairs = (blocks + 1) / 2, pairsPer = (pairs + colChunks - 1) / colChunks
+        let split = ProductSplit(rows: m, blocks: blocks)
         q.withUnsafeBufferPointer { qb in
             rowScales.withUnsafeBufferPointer { sb in
                 packed.withUnsafeBufferPointer { pb in
@@ -143,12 +141,10 @@ public final class Int8Linear: @unchecked Sendable {
                         columnSums.withUnsafeBufferPointer { cb in withBias { biasPointer in
                             let (qp, sp, pp, wp, cp) = (qb.baseAddress!, sb.baseAddress!, pb.baseAddress!, wb.baseAddress!, cb.baseAddress!)
                             let (n, kp) = (outFeatures, paddedIn)
-                            Parallel.concurrentPerform(iterations: rowChunks * colChunks) { t in
-                                let r0 = (t / colChunks) * rowsPer, r1 = min(m, r0 + rowsPer)
-                                let b0 = min(blocks, (t % colChunks) * pairsPer * 2), b1 = min(blocks, b0 + pairsPer * 2)
-                                guard r0 < r1, b0 < b1 else { return }
-                                flava_qgemm(qp + r0 * kp, sp + r0, r1 - r0, kp, pp, wp, cp, biasPointer, n, b0, b1,
-                                            out + r0 * n, n, mode, path)
+                            Parallel.concurrentPerform(iterations: split.chunks) { t in
+                                guard let (r, b) = split.chunk(t) else { return }
+                                flava_qgemm(qp + r.lowerBound * kp, sp + r.lowerBound, r.count, kp, pp, wp, cp, biasPointer, n,
+                                            b.lowerBound, b.upperBound, out + r.lowerBound * n, n, mode, path)
                             }
                         } }
                     }

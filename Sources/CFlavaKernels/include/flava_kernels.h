@@ -48,6 +48,15 @@ long flava_attention_scratch(long tq, long tk, long d);
 void flava_attention_head(const float *q, long ldq, const float *k, const float *v, long ldk, const float *mask,
                           long tq, long tk, long d, float scale, float *out, long ldo, float *scratch, int level);
 
+/// Packed float32 products of inference (flava_sgemm.c): floats of packed weights for n outputs of k inputs, and
+/// the packing of W [n, k] (row-major) into them.
+long flava_sgemm_packed_floats(long n, long k);
+void flava_sgemm_pack(const float *w, long n, long k, float *packed);
+/// out[i, c] = Σ_kk a[i·lda + kk] · W[c, kk] + bias[c] (GELU after when `gelu`) for rows i < m and the columns of
+/// 16-column panels [block0, block1) cut at n; bias may be NULL; out rows ldo floats apart. `level` as for
+/// flava_attention_head.
+void flava_sgemm(const float *a, long m, long k, long lda, const float *packed, const float *bias, long n,
+                 long block0, long block1, float *out, long ldo, int gelu, int level);
 
 // int8 matrix products (flava_qgemm.c): out[m, n] = (Σ_k qx[m, k]·qw[n, k]) · sx[m] · sw[n] + bias[n], with int32
 // sums, symmetric int8 weights per output channel and activations per row (int8; 7-bit on AVX2). Paths: 0 portable,
