@@ -37,10 +37,10 @@ public final class Int8Linear: @unchecked Sendable {
     /// Per output channel (padded to 16): the weight scale and the sum of the int8 weights.
     let scales: [Float]
     let columnSums: [Int32]
-    let bias: [Float]?
+    let bias: ProductBias
 
     /// Bytes held: the packed int8 weights, the scales, column sums and bias.
-    public var bytes: Int { packed.count + (scales.count + columnSums.count + (bias?.count ?? 0)) * 4 }
+    public var bytes: Int { packed.count + (scales.count + columnSums.count + bias.count) * 4 }
 
     /// `weight` [out, in] as Linear stores it; `bias` [out] or nil.
     public init(weight: Tensor, bias: Tensor?) {
@@ -53,12 +53,7 @@ public final class Int8Linear: @unchecked Sendable {
         var scales = [Float](repeating: 0, count: padded), sums = [Int32](repeating: 0, count: padded)
         weight.withBuffer { w in flava_qgemm_pack(w.baseAddress, n, k, &packed, &scales, &sums) }
         self.packed = packed; self.scales = scales; columnSums = sums
-        if let bias {
-            precondition(bias.count == n, "Int8Linear: bias of \(bias.count) for \(n) outputs")
-            self.bias = bias.array
-        } else {
-            self.bias = nil
-        }
+        self.bias = ProductBias(bias, outputs: n, layer: "Int8Linear")
     }
 
     /// x [..., in] → [..., out]: x·Wᵀ + b in int8 with int32 sums, then GELU when `gelu`. `path`: a kernel path
@@ -125,11 +120,6 @@ public final class Int8Linear: @unchecked Sendable {
         return p.rawValue
     }
 
-    private func withBias<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
-        guard let bias else { return body(nil) }
-        return bias.withUnsafeBufferPointer { body($0.baseAddress) }
-    }
-
     /// Spreads the product over the threads (`ProductSplit`).
     private func run(_ q: [Int8], _ rowScales: [Float], m: Int, into out: UnsafeMutablePointer<Float>, mode: Int32, path: Int32) {
         let blocks = (outFeatures + 15) / 16
@@ -138,7 +128,7 @@ public final class Int8Linear: @unchecked Sendable {
             rowScales.withUnsafeBufferPointer { sb in
                 packed.withUnsafeBufferPointer { pb in
                     scales.withUnsafeBufferPointer { wb in
-                        columnSums.withUnsafeBufferPointer { cb in withBias { biasPointer in
+                        columnSums.withUnsafeBufferPointer { cb in bias.withPointer { biasPointer in
                             let (qp, sp, pp, wp, cp) = (qb.baseAddress!, sb.baseAddress!, pb.baseAddress!, wb.baseAddress!, cb.baseAddress!)
                             let (n, kp) = (outFeatures, paddedIn)
                             Parallel.concurrentPerform(iterations: split.chunks) { t in

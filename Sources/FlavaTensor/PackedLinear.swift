@@ -12,10 +12,10 @@ public final class PackedLinear: @unchecked Sendable {
     /// The packed weights, in a tensor's buffer (from the buffer pool: packing layer after layer while releasing
     /// their float weights reuses the buffer the last one freed, so the model does not hold both copies).
     let packed: Tensor
-    let bias: [Float]?
+    let bias: ProductBias
 
     /// Bytes held: the packed weights (outputs rounded up to 16) and the bias.
-    public var bytes: Int { (packed.count + (bias?.count ?? 0)) * 4 }
+    public var bytes: Int { (packed.count + bias.count) * 4 }
 
     /// Whether packed products beat OpenBLAS on this CPU: where the float kernels run AVX2 or AVX-512
     /// (measured level with OpenBLAS's AVX2 kernel at AVX2 and about twice it at AVX-512); the baseline SSE
@@ -30,12 +30,7 @@ public final class PackedLinear: @unchecked Sendable {
         let p = Tensor(uninitializedShape: [flava_sgemm_packed_floats(n, k)])
         weight.withBuffer { w in flava_sgemm_pack(w.baseAddress, n, k, p.storage.pointer) }
         packed = p
-        if let bias {
-            precondition(bias.count == n, "PackedLinear: bias of \(bias.count) for \(n) outputs")
-            self.bias = bias.array
-        } else {
-            self.bias = nil
-        }
+        self.bias = ProductBias(bias, outputs: n, layer: "PackedLinear")
     }
 
     /// x [..., in] → [..., out]: x·Wᵀ + b, then GELU when `gelu`. `level`: a float kernel level this CPU has
@@ -50,7 +45,7 @@ public final class PackedLinear: @unchecked Sendable {
         let split = ProductSplit(rows: m, blocks: blocks)
         let (n, k, op) = (outFeatures, inFeatures, out.storage.pointer)
         x.withBuffer { xb in
-            withBias { bp in
+            bias.withPointer { bp in
                 let (xp, pp) = (xb.baseAddress!, UnsafePointer(packed.storage.pointer))
                 Parallel.concurrentPerform(iterations: split.chunks) { t in
                     guard let (r, b) = split.chunk(t) else { return }
@@ -60,11 +55,6 @@ public final class PackedLinear: @unchecked Sendable {
             }
         }
         return out
-    }
-
-    private func withBias<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
-        guard let bias else { return body(nil) }
-        return bias.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 }
 
@@ -92,5 +82,23 @@ public struct ProductSplit: Sendable {
         let b0 = min(blocks, (t % colChunks) * pairsPer * 2), b1 = min(blocks, b0 + pairsPer * 2)
         guard r0 < r1, b0 < b1 else { return nil }
         return (r0..<r1, b0..<b1)
+    }
+}
+
+/// The bias [out] of a packed product (int8 or float32), copied out of its tensor once, or none.
+struct ProductBias: Sendable {
+    let values: [Float]?
+
+    init(_ bias: Tensor?, outputs n: Int, layer: String) {
+        if let bias { precondition(bias.count == n, "\(layer): bias of \(bias.count) for \(n) outputs") }
+        values = bias?.array
+    }
+
+    var count: Int { values?.count ?? 0 }
+
+    /// body(the bias's floats, or nil).
+    func withPointer<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        guard let values else { return body(nil) }
+        return values.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 }
