@@ -42,7 +42,7 @@ struct Bench: ParsableCommand {
 
 struct GEMM: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Our linear-layer matrix product against a direct cblas_sgemm call, in GFLOP/s.")
+        abstract: "Our float32 linear products against a direct cblas_sgemm call, in GFLOP/s: the training product (LinearKernel, OpenBLAS) and the inference product on weights packed once (PackedLinear) at each float kernel level this CPU has. OPENBLAS_NUM_THREADS=1 times one thread.")
     @Option(help: "Rows (tokens): batch × sequence length.") var m = 8 * 197
     @Option(help: "Comma-separated (in,out) feature pairs to time.") var shapes = "768x768,768x3072,3072x768"
     @Option(help: "Timed repetitions.") var iterations = 20
@@ -50,6 +50,7 @@ struct GEMM: ParsableCommand {
 
     func run() throws {
         var g = SeededGenerator(seed: 1)
+        let levels = VectorMath.Level.allCases.filter { VectorMath.supports($0) }
         for (inF, outF) in try featurePairs(shapes) {
             let x = Tensor.randomNormal([m, inF], using: &g), w = Tensor.randomNormal([outF, inF], using: &g)
             let flops = 2.0 * Double(m) * Double(inF) * Double(outF)
@@ -60,18 +61,26 @@ struct GEMM: ParsableCommand {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(outF), Int32(inF), 1,
                             x.storage.pointer, Int32(inF), w.storage.pointer, Int32(inF), 0, c, Int32(outF))
             }
+            let packed = PackedLinear(weight: w, bias: nil)
+            let packedGFlops = levels.map { level in
+                (level, flops / time(iterations: iterations) { _ = packed(x, level: level) }.median / 1e9)
+            }
             let go = flops / ours.median / 1e9, gd = flops / direct.median / 1e9
-            print(String(format: "gemm %5d×%-5d·%5d  ours %7.1f GFLOP/s  direct OpenBLAS %7.1f GFLOP/s  ratio %.3f",
-                         m, inF, outF, go, gd, go / gd))
-            emit(json, ["bench": "gemm", "m": m, "in": inF, "out": outF, "ours_gflops": go, "openblas_gflops": gd,
-                        "ratio": go / gd])
+            let packedText = packedGFlops.map { String(format: "packed %@ %7.1f", $0.0.description, $0.1) }.joined(separator: "  ")
+            print(String(format: "gemm %5d×%-5d·%5d  ours %7.1f GFLOP/s  direct OpenBLAS %7.1f GFLOP/s  ratio %.3f  ",
+                         m, inF, outF, go, gd, go / gd) + packedText)
+            var row: [String: Any] = ["bench": "gemm", "m": m, "in": inF, "out": outF, "ours_gflops": go,
+                                      "openblas_gflops": gd, "ratio": go / gd,
+                                      "float_level": VectorMath.level.description]
+            for (level, gf) in packedGFlops { row["packed_\(level)_gflops"] = gf }
+            emit(json, row)
         }
     }
 }
 
 struct Int8GEMMBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "int8-gemm",
-        abstract: "The int8 linear product (quantize the rows, int32 sums, scales and bias) on each kernel path this CPU has, against our float32 product, in GOP/s.")
+        abstract: "The int8 linear product (quantize the rows, int32 sums, scales and bias) on each kernel path this CPU has, against the float32 product fp32 inference runs (packed weights where the CPU has AVX2, else OpenBLAS), in GOP/s.")
     @Option(help: "Rows (tokens): batch × sequence length.") var m = 197
     @Option(help: "Comma-separated (in,out) feature pairs to time.") var shapes = "768x768,768x3072,3072x768"
     @Option(help: "Timed repetitions.") var iterations = 20
@@ -83,7 +92,10 @@ struct Int8GEMMBench: ParsableCommand {
             let x = Tensor.randomNormal([m, inF], using: &g), w = Tensor.randomNormal([outF, inF], using: &g)
             let b = Tensor.randomNormal([outF], using: &g)
             let ops = 2.0 * Double(m) * Double(inF) * Double(outF)
-            let fp32 = time(iterations: iterations) { _ = LinearKernel.forward(x, weight: w, bias: b) }
+            let packed = PackedLinear(weight: w, bias: b)
+            let fp32 = time(iterations: iterations) {
+                if PackedLinear.preferred { _ = packed(x) } else { _ = LinearKernel.forward(x, weight: w, bias: b) }
+            }
             let lin = Int8Linear(weight: w, bias: b)
             for path in Int8GEMM.Path.allCases where Int8GEMM.supports(path) {
                 let t = time(iterations: iterations) { _ = lin(x, path: path) }

@@ -27,12 +27,15 @@ python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 print("GEMM (float32, 2 threads), m = batch 8 × 197 tokens")
-print(f"{'in×out':>10} {'ours GF/s':>10} {'OpenBLAS GF/s':>14} {'ours/OpenBLAS':>14} {'PyTorch GF/s':>13} {'ours/PyTorch':>13}")
+print("  ours: the training product (OpenBLAS through LinearKernel); packed: the inference product (PackedLinear) at")
+print("  the float kernel level in use on this CPU")
+print(f"{'in×out':>10} {'ours GF/s':>10} {'OpenBLAS GF/s':>14} {'ours/OpenBLAS':>14} {'packed GF/s':>12} {'PyTorch GF/s':>13} {'ours/PyTorch':>13} {'packed/PyTorch':>15}")
 ours = [r for r in rows if r["bench"] == "gemm" and "peer" not in r]
 peer = {(r["in"], r["out"]): r for r in rows if r["bench"] == "gemm" and r.get("peer")}
 for r in ours:
     p = peer.get((r["in"], r["out"]), {}).get("gflops", float("nan"))
-    print(f"{str(r['in'])+'×'+str(r['out']):>10} {r['ours_gflops']:10.1f} {r['openblas_gflops']:14.1f} {r['ratio']:14.3f} {p:13.1f} {r['ours_gflops']/p:13.3f}")
+    packed = r.get(f"packed_{r['float_level']}_gflops", float("nan"))
+    print(f"{str(r['in'])+'×'+str(r['out']):>10} {r['ours_gflops']:10.1f} {r['openblas_gflops']:14.1f} {r['ratio']:14.3f} {packed:12.1f} {p:13.1f} {r['ours_gflops']/p:13.3f} {packed/p:15.3f}")
 print()
 print("FlavaLayer, hidden 768, 12 heads, MLP 3072, batch 8 × 197 tokens")
 print(f"{'mode':>18} {'ours ms':>9} {'PyTorch ms':>11} {'speed ratio (PyTorch ms / ours ms)':>36} {'ours peak MiB':>14} {'PyTorch peak MiB':>17}")
