@@ -17,10 +17,9 @@ public final class PatchEmbeddings: Module {
     }
 
     /// pixels [B, C, H, W] → [B, (H/p)·(W/p), hidden].
+    /// (`projection(pixels).flatten(2).transpose(1, 2)`; for inference one product over the patches' rows.)
     public func callAsFunction(_ pixels: Variable) -> Variable {
-        let y = projection(pixels)                                                      // [B, hidden, gh, gw]
-        let (b, d) = (y.shape[0], y.shape[1])
-        return y.reshaped([b, d, -1]).permuted([0, 2, 1])                                // [B, N, hidden]
+        projection.positionRows(pixels)                                                 // [B, N, hidden]
     }
 }
 

@@ -128,9 +128,9 @@ public protocol InferenceFusing: AnyObject {
 
 extension Module {
     /// Prepares this tree for inference at `precision` from its current weights: modules that fuse layers
-    /// (`InferenceFusing`: the attention's one query/key/value product) build their fused form, and every other
+    /// (`InferenceFusing`: the attention's one query/key/value product) build their fused form, every other
     /// Linear gets its own (`LinearInference`: int8; float32 on packed weights where the CPU has AVX2 or
-    /// AVX-512). The forms are used only by passes without gradients, so training is untouched; after the
+    /// AVX-512), and patchify convolutions a float32 one on packed weights (where the CPU has AVX2 or AVX-512). The forms are used only by passes without gradients, so training is untouched; after the
     /// weights change, call it again (or `releaseInferenceForms()`). The forms hold their own copy of the
     /// weights (a quarter of the Linears' float bytes at int8, as many at float32): `releasingFloatWeights` frees
     /// the float weights they replace, leaving an inference-only model that cannot be trained or saved. Returns
@@ -161,6 +161,14 @@ extension Module {
             release(l)
             replaced += 1
         }
+        // Patchify convolutions: float32 at both precisions, their weights kept (a few MiB).
+        if PackedLinear.preferred {
+            for (_, m) in namedModules() {
+                guard let c = m as? Conv2d, c.isPatchify else { continue }
+                let w = c.weight.value
+                c.inference = LinearInference(.packed(PackedLinear(weight: w.reshaped([w.shape[0], -1]), bias: c.bias?.value)))
+            }
+        }
         return replaced
     }
 
@@ -171,6 +179,7 @@ extension Module {
         for (_, m) in namedModules() {
             (m as? InferenceFusing)?.dropFusedForms()
             (m as? Linear)?.inference = nil
+            (m as? Conv2d)?.inference = nil
         }
     }
 
@@ -228,9 +237,35 @@ public final class Conv2d: Module {
         if bias { self.bias = Variable(Tensor.zeros([outChannels]), requiresGrad: true) }
     }
 
+    /// The inference form of a patchify convolution (`isPatchify`: kernel = stride > 1, no padding, one Linear
+    /// product over the patches): float32 on weights packed once, where the CPU has AVX2 or AVX-512; set by
+    /// `prepareForInference` at either precision (convolutions stay float32), used by passes without gradients.
+    public var inference: LinearInference?
+
+    public var kernelSize: Int { weight.shape[2] }
+    /// Kernel = stride > 1 and no padding: non-overlapping windows (a ViT's patch embedding).
+    public var isPatchify: Bool { kernelSize == stride && stride > 1 && padding == 0 }
+
     /// [B, C, H, W] → [B, O, Ho, Wo].
     public func callAsFunction(_ x: Variable) -> Variable {
-        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+        if inference != nil, !GradMode.isEnabled {
+            let (b, ho, wo) = (x.shape[0], x.shape[2] / stride, x.shape[3] / stride)
+            return positionRows(x).permuted([0, 2, 1]).reshaped([b, -1, ho, wo])
+        }
+        return conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+    }
+
+    /// [B, C, H, W] → [B, Ho·Wo, O]: the output positions as rows, as `self(x).flatten(2).transpose(1, 2)`; with an
+    /// inference form, straight from the patches' rows without the convolution's layout in between.
+    public func positionRows(_ x: Variable) -> Variable {
+        if let f = inference, !GradMode.isEnabled {
+            precondition(x.shape.count == 4 && x.shape[1] == weight.shape[1],
+                         "conv2d: input \(x.shape) for \(weight.shape[1]) channels")
+            let (b, n) = (x.shape[0], (x.shape[2] / stride) * (x.shape[3] / stride))
+            return Variable(f(ConvKernel.patchRows(x.value, patch: stride)).reshaped([b, n, -1]))
+        }
+        let y = self(x)                                                                 // [B, O, Ho, Wo]
+        return y.reshaped([y.shape[0], y.shape[1], -1]).permuted([0, 2, 1])
     }
 }
 

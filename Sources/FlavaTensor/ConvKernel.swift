@@ -12,6 +12,9 @@ public struct Conv2dGeometry: Sendable, Equatable {
     public var patchSize: Int { inChannels * kernelH * kernelW }
     /// True when the input itself is the im2col matrix.
     public var isPointwise: Bool { kernelH == 1 && kernelW == 1 && stride == 1 && padding == 0 }
+    /// True for a patchify convolution (a ViT's patch embedding): square kernel = stride > 1, no padding, so the
+    /// windows do not overlap and the convolution is one Linear product over the patches (`patchRows`).
+    public var isPatchify: Bool { kernelH == kernelW && kernelH == stride && stride > 1 && padding == 0 }
 
     public init(input: [Int], weight: [Int], stride: Int, padding: Int) {
         precondition(input.count == 4 && weight.count == 4, "conv2d wants [B,C,H,W] input and [O,C,kh,kw] weight")
@@ -27,6 +30,40 @@ public struct Conv2dGeometry: Sendable, Equatable {
 
 /// Convolution and pooling kernels.
 public enum ConvKernel {
+    /// The patches of a patchify convolution (`Conv2dGeometry.isPatchify`) of x [B, C, H, W] as rows
+    /// [B·Ho·Wo, C·p·p], output positions in row-major order, each patch in the weight's (channel, row, column)
+    /// order: the convolution is then x's rows times the weight [O, C·p·p] transposed, and the output comes out
+    /// as [B, Ho·Wo, O], the layout a patch embedding wants. Rows and columns past the last whole patch are
+    /// dropped, as the convolution does.
+    public static func patchRows(_ x: Tensor, patch p: Int) -> Tensor {
+        precondition(x.rank == 4 && p >= 1, "patch rows want [B,C,H,W] and a patch size ≥ 1, got \(x.shape), \(p)")
+        let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        precondition(h >= p && w >= p, "patch rows: patch \(p) larger than the image \(h)×\(w)")
+        let (ho, wo, k) = (h / p, w / p, c * p * p)
+        let out = Tensor(uninitializedShape: [b * ho * wo, k])
+        let op = out.storage.pointer
+        x.withBuffer { xb in
+            let xp = xb.baseAddress!
+            Parallel.forRanges(b * ho, costPerItem: wo * k) { range in
+                for bh in range {
+                    let (bi, gy) = (bh / ho, bh % ho)
+                    for gx in 0..<wo {
+                        let row = op + (bh &* wo &+ gx) &* k
+                        for ci in 0..<c {
+                            let plane = xp + (bi &* c &+ ci) &* h &* w
+                            for i in 0..<p {
+                                let line: Int = (gy &* p &+ i) &* w
+                                let dst = row + (ci &* p &+ i) &* p
+                                dst.update(from: plane + line + gx &* p, count: p)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     /// Writes the im2col matrix [C·kh·kw, Ho·Wo] of one image (rows split over threads when `parallel`).
     static func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, _ col: UnsafeMutablePointer<Float>, parallel: Bool = true) {
         let rows = g.patchSize
