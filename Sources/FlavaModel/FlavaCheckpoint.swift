@@ -98,6 +98,12 @@ public enum FlavaCheckpoint {
         return (model, report)
     }
 
+    /// Whether the folder's weights hold the image-text matching head (`itm_head.*`, a FlavaForPreTraining
+    /// checkpoint): from the key names, no weights loaded.
+    public static func holdsImageTextMatchingHead(_ dir: String) throws -> Bool {
+        try openWeights(dir).keys.contains { $0.hasPrefix("itm_head.") }
+    }
+
     /// Loads a FlavaModel (the encoders and projections) from a folder in any layout that holds one.
     public static func loadModel(_ dir: String) throws -> FlavaModel {
         let (config, _) = try self.config(in: dir)

@@ -33,11 +33,22 @@ public struct ServeOptions: Sendable {
     public var index: String?
     /// Where the index is kept (default: FOLDER/.flava-index or TEXTS.flava-index, as flava retrieve).
     public var indexDirectory: String?
-    /// Bearer tokens, one per line; nil: no authentication.
+    /// Bearer tokens; nil: no authentication.
     public var apiKeys: [String]?
     public var limits = ServeLimits()
     public var worker = InferenceWorker.Limits()
     public init(model: String) { self.model = model }
+
+    /// The API keys of a file (`flava serve --api-key-file`): one per line, blank lines and lines starting with #
+    /// skipped, surrounding spaces trimmed; a file that cannot be read or holds no key is an error.
+    public static func apiKeys(file: String) throws -> [String] {
+        guard let d = FileManager.default.contents(atPath: file), let s = String(data: d, encoding: .utf8) else {
+            throw ConfigError(file, "cannot read the API key file")
+        }
+        let keys = s.codePointLines.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        guard !keys.isEmpty else { throw ConfigError(file, "no API key in the file (one per line)") }
+        return keys
+    }
 }
 
 public enum FlavaServer {
@@ -45,12 +56,17 @@ public enum FlavaServer {
     /// checkpoint has one, the encoders alone otherwise.
     public static func loadModels(_ o: ServeOptions, log: (@Sendable (String) -> Void)? = nil) throws -> ServedModels {
         let embedder: FlavaEmbedder, matcher: ImageTextMatcher?
-        if let m = try? ImageTextMatcher(directory: o.model, precision: o.precision) {
+        // Which of the two is decided from the checkpoint's keys, so the weights are read once, and an error of
+        // the folder (corrupt weights, a config that does not fit) is reported as it is.
+        let hasHead = try FlavaCheckpoint.holdsImageTextMatchingHead(o.model)
+        let hasVocab = FileManager.default.fileExists(atPath: URL(fileURLWithPath: o.model).appendingPathComponent("vocab.txt").path)
+        if hasHead && hasVocab {
+            let m = try ImageTextMatcher(directory: o.model, precision: o.precision)
             matcher = m; embedder = m.embedder
         } else {
             matcher = nil
             embedder = try FlavaEmbedder(directory: o.model, precision: o.precision)
-            log?("\(o.model): no image-text matching head; /v1/match and reranking answer 501")
+            log?("\(o.model): \(hasHead ? "no vocab.txt to encode texts" : "no image-text matching head"); /v1/match and reranking answer 501")
         }
         var index: EmbeddingIndex? = nil
         if let path = o.index {

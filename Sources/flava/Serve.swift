@@ -50,14 +50,7 @@ struct Serve: ParsableCommand {
         var o = ServeOptions(model: model)
         o.host = host; o.port = port; o.precision = precision
         o.index = index; o.indexDirectory = indexDir
-        if let f = apiKeyFile {
-            guard let d = FileManager.default.contents(atPath: f), let s = String(data: d, encoding: .utf8) else {
-                throw ValidationError("\(f): cannot read the API key file")
-            }
-            let keys = s.codePointLines.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
-            guard !keys.isEmpty else { throw ValidationError("\(f): no API key in the file (one per line)") }
-            o.apiKeys = keys
-        }
+        if let f = apiKeyFile { o.apiKeys = try ServeOptions.apiKeys(file: f) }
         o.limits = ServeLimits(maxBodyBytes: maxBodyBytes, maxItems: maxItems, maxPixels: maxPixels)
         o.worker = InferenceWorker.Limits(maxBatchImages: maxBatch, maxBatchTokens: maxBatchTokens, maxQueue: maxQueue,
                                           deadline: deadline, labelCache: labelCache, batchDelay: batchDelay)

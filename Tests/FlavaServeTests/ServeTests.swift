@@ -360,6 +360,35 @@ final class LockedBox<T>: @unchecked Sendable {
 
 /// The soak run's short version (the 10-minute one is `flava-bench serve-soak`, BENCHMARKS.md): mixed valid and
 /// invalid requests from 4 clients for 15 s on a live server.
+/// A folder without the image-text matching head (a FlavaModel checkpoint), or with it but without vocab.txt,
+/// is served without a matcher, and the log says which is missing; the API key file is read by the library.
+@Test func aFolderWithoutMatchingHeadIsServedWithoutMatcher() throws {
+    let root = TestPaths.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: root) }
+    let encoders = root.appendingPathComponent("encoders").path, noVocab = root.appendingPathComponent("novocab").path
+    for d in [encoders, noVocab] {
+        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: tinyDir + "/config.json", toPath: d + "/config.json")
+    }
+    try FileManager.default.copyItem(atPath: tinyDir + "/vocab.txt", toPath: encoders + "/vocab.txt")
+    try FlavaCheckpoint.loadModel(tinyDir).saveSafeTensors(to: encoders + "/model.safetensors")
+    try FileManager.default.copyItem(atPath: tinyDir + "/model.safetensors", toPath: noVocab + "/model.safetensors")
+    #expect(try FlavaCheckpoint.holdsImageTextMatchingHead(tinyDir))
+    #expect(try !FlavaCheckpoint.holdsImageTextMatchingHead(encoders))
+    #expect(try FlavaCheckpoint.holdsImageTextMatchingHead(noVocab))
+    for (dir, reason) in [(encoders, "no image-text matching head"), (noVocab, "no vocab.txt")] {
+        let logs = LockedBox<[String]>([])
+        let served = try FlavaServer.loadModels(ServeOptions(model: dir), log: { logs.append($0) })
+        #expect(served.matcher == nil)
+        #expect(logs.value.contains { $0.contains(reason) && $0.contains("501") }, "\(logs.value)")
+    }
+    #expect(try FlavaServer.loadModels(ServeOptions(model: tinyDir)).matcher != nil)
+    let keys = root.appendingPathComponent("keys").path
+    try Data("  alpha  \n\n# a comment\nbeta\n".utf8).write(to: URL(fileURLWithPath: keys))
+    #expect(try ServeOptions.apiKeys(file: keys) == ["alpha", "beta"])
+    #expect(throws: ConfigError.self) { try ServeOptions.apiKeys(file: root.appendingPathComponent("absent").path) }
+}
+
 @Test func aShortSoakOfMixedRequestsGetsOnlyExpectedAnswers() async throws {
     let gallery = try indexFolder()
     let o = options(index: gallery)
