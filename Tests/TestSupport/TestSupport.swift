@@ -11,12 +11,22 @@ public enum TestPaths {
     public static let reference: URL = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/reference")
     /// Fixtures committed with the tests.
     public static let fixtures: URL = packageRoot.appendingPathComponent("Tests/Fixtures")
-    /// A fresh temporary directory.
+    /// A fresh temporary directory, inside this test process's own folder, which is removed when the process
+    /// exits (tests need not remove theirs; a crashed run leaves its folder under $TMPDIR/flava-tests-PID-*).
     public static func temporaryDirectory() -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("flava-test-\(UUID().uuidString)")
+        let url = processFolder.appendingPathComponent(UUID().uuidString)
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
+
+    /// $TMPDIR/flava-tests-PID-RANDOM, created on first use, removed at exit.
+    static let processFolder: URL = {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("flava-tests-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: TestPaths.processFolder) }
+        return url
+    }()
 }
 
 /// Element-wise |a − b| ≤ atol + rtol·|b|. Returns nil when close, else a report of the worst elements.

@@ -80,22 +80,26 @@ def model_step(model, path, px, ids, mask, runtime, threads):
             with torch.no_grad():
                 wrapped(px, ids, mask)
         return step
-    import os, tempfile
+    import os, shutil, tempfile
     import onnxruntime as ort
-    d = tempfile.mkdtemp()
-    f32 = os.path.join(d, "model.onnx")
-    with torch.no_grad():
-        torch.onnx.export(_Path(model, path).eval(), (px, ids, mask), f32, input_names=["px", "ids", "mask"],
-                          opset_version=17, dynamo=False)
-    f = f32
-    if runtime == "onnxruntime-int8":
-        from onnxruntime.quantization import quantize_dynamic, QuantType
-        from onnxruntime.quantization.shape_inference import quant_pre_process
-        pre, f = os.path.join(d, "model.pre.onnx"), os.path.join(d, "model.int8.onnx")
-        quant_pre_process(f32, pre)   # what ORT's quantization guide recommends: shape inference, graph optimization
-        quantize_dynamic(pre, f, weight_type=QuantType.QInt8, per_channel=True)
-    so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(f, so, providers=["CPUExecutionProvider"])
+    # The exported and quantized graphs (1-2 GB at full size) live only until the session has read them.
+    d = tempfile.mkdtemp(prefix="flava-ort-")
+    try:
+        f32 = os.path.join(d, "model.onnx")
+        with torch.no_grad():
+            torch.onnx.export(_Path(model, path).eval(), (px, ids, mask), f32, input_names=["px", "ids", "mask"],
+                              opset_version=17, dynamo=False)
+        f = f32
+        if runtime == "onnxruntime-int8":
+            from onnxruntime.quantization import quantize_dynamic, QuantType
+            from onnxruntime.quantization.shape_inference import quant_pre_process
+            pre, f = os.path.join(d, "model.pre.onnx"), os.path.join(d, "model.int8.onnx")
+            quant_pre_process(f32, pre)   # what ORT's quantization guide recommends: shape inference, graph optimization
+            quantize_dynamic(pre, f, weight_type=QuantType.QInt8, per_channel=True)
+        so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
+        sess = ort.InferenceSession(f, so, providers=["CPUExecutionProvider"])
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
     names = {i.name for i in sess.get_inputs()}
     feed = {k: v for k, v in {"px": px.numpy(), "ids": ids.numpy(), "mask": mask.numpy()}.items() if k in names}
     return lambda: sess.run(None, feed)
