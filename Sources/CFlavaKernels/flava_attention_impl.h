@@ -97,7 +97,12 @@ TARGET static void N(attention_head)(const float *q, long ldq, const float *k, c
                                      float *scratch) {
     long tkp = (tk + 15) / 16 * 16, dp = (d + VW - 1) / VW * VW, tqp = (tq + RS - 1) / RS * RS;
     float *kt = scratch, *vp = kt + d * tkp, *s = vp + tk * dp, *mrow = s + tqp * tkp;
-    for (long j = 0; j < tkp; j++) mrow[j] = j >= tk ? -INFINITY : (mask ? mask[j] : 0.0f);
+    // The mask test outside the loop: as a select inside it, clang -O2 made it masked loads from the null mask of
+    // the image encoder under all-false masks, a fault-suppression assist per vector (as flava_sgemm_impl.h's
+    // epilogue had).
+    if (mask) for (long j = 0; j < tk; j++) mrow[j] = mask[j];
+    else for (long j = 0; j < tk; j++) mrow[j] = 0.0f;
+    for (long j = tk; j < tkp; j++) mrow[j] = -INFINITY;
     // kᵀ [d][tkp] and v [tk][dp], zero-padded.
     for (long c = 0; c < d; c++) for (long j = tk; j < tkp; j++) kt[c * tkp + j] = 0;
     // kᵀ in TB × TB blocks through registers (element by element it becomes a scatter), the edges one by one.
