@@ -92,10 +92,8 @@ struct Int8GEMMBench: ParsableCommand {
             let x = Tensor.randomNormal([m, inF], using: &g), w = Tensor.randomNormal([outF, inF], using: &g)
             let b = Tensor.randomNormal([outF], using: &g)
             let ops = 2.0 * Double(m) * Double(inF) * Double(outF)
-            let packed = PackedLinear(weight: w, bias: b)
-            let fp32 = time(iterations: iterations) {
-                if PackedLinear.preferred { _ = packed(x) } else { _ = LinearKernel.forward(x, weight: w, bias: b) }
-            }
+            let float = LinearInference(weight: w, bias: b, precision: .fp32)
+            let fp32 = time(iterations: iterations) { _ = float(x) }
             let lin = Int8Linear(weight: w, bias: b)
             for path in Int8GEMM.Path.allCases where Int8GEMM.supports(path) {
                 let t = time(iterations: iterations) { _ = lin(x, path: path) }

@@ -154,20 +154,20 @@ extension Module {
             for l in f.fuseForInference(precision) { covered.insert(ObjectIdentifier(l)); release(l); replaced += 1 }
         }
         for (_, m) in namedModules() {
+            if let c = m as? Conv2d, c.isPatchify {
+                // Float32 at both precisions; the convolution keeps its weights (a few MiB).
+                let w = c.weight.value
+                let form = LinearInference(weight: w.reshaped([w.shape[0], -1]), bias: c.bias?.value, precision: .fp32)
+                if case .float = form.kind { continue }   // no packed product on this CPU: the convolution as it is
+                c.inference = form
+                continue
+            }
             guard let l = m as? Linear, !covered.contains(ObjectIdentifier(l)) else { continue }
             let form = LinearInference(weight: l.weight.value, bias: l.bias?.value, precision: precision)
             if case .float = form.kind { continue }   // the layer's own weights: nothing to replace
             l.inference = form
             release(l)
             replaced += 1
-        }
-        // Patchify convolutions: float32 at both precisions, their weights kept (a few MiB).
-        if PackedLinear.preferred {
-            for (_, m) in namedModules() {
-                guard let c = m as? Conv2d, c.isPatchify else { continue }
-                let w = c.weight.value
-                c.inference = LinearInference(.packed(PackedLinear(weight: w.reshaped([w.shape[0], -1]), bias: c.bias?.value)))
-            }
         }
         return replaced
     }

@@ -12,9 +12,6 @@ public struct Conv2dGeometry: Sendable, Equatable {
     public var patchSize: Int { inChannels * kernelH * kernelW }
     /// True when the input itself is the im2col matrix.
     public var isPointwise: Bool { kernelH == 1 && kernelW == 1 && stride == 1 && padding == 0 }
-    /// True for a patchify convolution (a ViT's patch embedding): square kernel = stride > 1, no padding, so the
-    /// windows do not overlap and the convolution is one Linear product over the patches (`patchRows`).
-    public var isPatchify: Bool { kernelH == kernelW && kernelH == stride && stride > 1 && padding == 0 }
 
     public init(input: [Int], weight: [Int], stride: Int, padding: Int) {
         precondition(input.count == 4 && weight.count == 4, "conv2d wants [B,C,H,W] input and [O,C,kh,kw] weight")
@@ -30,7 +27,7 @@ public struct Conv2dGeometry: Sendable, Equatable {
 
 /// Convolution and pooling kernels.
 public enum ConvKernel {
-    /// The patches of a patchify convolution (`Conv2dGeometry.isPatchify`) of x [B, C, H, W] as rows
+    /// The patches of a patchify convolution (kernel = stride = p, no padding: `Conv2d.isPatchify`) of x [B, C, H, W] as rows
     /// [B·Ho·Wo, C·p·p], output positions in row-major order, each patch in the weight's (channel, row, column)
     /// order: the convolution is then x's rows times the weight [O, C·p·p] transposed, and the output comes out
     /// as [B, Ho·Wo, O], the layout a patch embedding wants. Rows and columns past the last whole patch are
