@@ -11,11 +11,13 @@
 # measurement is repeated R times (all five alternating each round) and each keeps its best median: on a shared
 # machine whose speed comes and goes, that compares each at its best instead of whoever drew the quiet seconds.
 #
-# --avx2 runs everything that can be held to AVX2 at AVX2 on a CPU with AVX-512, as a stand-in for an AVX2-only
-# CPU: ours (FLAVA_INT8_KERNEL=avx2, FLAVA_FLOAT_KERNEL=avx2; Debian's OpenBLAS runs its AVX2 kernel anyway),
-# PyTorch (ATEN_CPU_CAPABILITY, MKL_ENABLE_INSTRUCTIONS, ONEDNN_MAX_CPU_ISA) and fbgemm (FBGEMM_ENABLE_INSTRUCTIONS).
-# ONNX Runtime has no such switch (MLAS picks its kernels from CPUID): its column stays at the CPU's best, so
-# the ratio to the best int8 peer is then against a peer that uses AVX-512 VNNI.
+# --avx2 makes the machine an AVX2-only CPU for every runtime at once, as a stand-in for one (an AMD EPYC Zen 3, say)
+# on a CPU with AVX-512: scripts/bench/cpuid_avx2.c, preloaded into every process, traps CPUID (Linux's CPUID
+# faulting) and clears the AVX-512, VNNI and AMX bits, so ours, PyTorch (ATen, MKL, oneDNN), fbgemm and ONNX
+# Runtime's MLAS each pick the kernels they would pick there; GLIBC_TUNABLES does the same for glibc's own
+# string functions. Where the CPU has no CPUID faulting, it falls back to each runtime's switch (FLAVA_INT8_KERNEL,
+# FLAVA_FLOAT_KERNEL, ATEN_CPU_CAPABILITY, MKL_ENABLE_INSTRUCTIONS, ONEDNN_MAX_CPU_ISA,
+# FBGEMM_ENABLE_INSTRUCTIONS), which ONNX Runtime lacks: its column then stays at the CPU's best.
 #
 #   bash scripts/bench/model_bench.sh [--iterations N] [--rounds R] [--what "image text multimodal"] [--batches "1 8"] [--avx2]
 set -euo pipefail
@@ -31,16 +33,27 @@ while [ $# -gt 0 ]; do
     *) echo "model_bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
+swift build -c release --product flava >/dev/null
+held=""
 if [ $avx2 = 1 ]; then
-  export FLAVA_INT8_KERNEL=avx2 FLAVA_FLOAT_KERNEL=avx2
-  export ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 FBGEMM_ENABLE_INSTRUCTIONS=AVX2
+  shim=$(mktemp -d)/cpuid_avx2.so
+  trap 'rm -rf "$(dirname "$shim")"' EXIT
+  if cc -O2 -shared -fPIC -o "$shim" scripts/bench/cpuid_avx2.c -ldl && LD_PRELOAD="$shim" /bin/true 2>/dev/null; then
+    export LD_PRELOAD="$shim"
+    export GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512CD,-AVX512BW,-AVX512DQ,-AVX512VL,-AVX512_VNNI,-AVX_VNNI
+    held="; CPUID held to AVX2 for every runtime (scripts/bench/cpuid_avx2.c)"
+  else
+    echo "model_bench: no CPUID faulting here; holding each runtime to AVX2 by its own switch (not ONNX Runtime)" >&2
+    export FLAVA_INT8_KERNEL=avx2 FLAVA_FLOAT_KERNEL=avx2
+    export ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 FBGEMM_ENABLE_INSTRUCTIONS=AVX2
+    held="; held to AVX2 by switches: ours, PyTorch, fbgemm (not ONNX Runtime)"
+  fi
 fi
 py="${FLAVA_PEER_VENV:-/opt/venv-peer}/bin/python"
 [ -x "$py" ] || { echo "bench: no PyTorch virtual environment (see scripts/bench/run.sh)"; exit 1; }
-swift build -c release --product flava >/dev/null
 kernel=$(FLAVA_NO_PROGRESS=1 .build/release/flava bench --precision int8 --what text --batch-size 1 --iterations 1 --tokens 8 2>/dev/null \
          | sed -n 's/.*int8 (\([a-z0-9_]*\)).*/\1/p' | head -1)
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') (family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), model $(grep -m1 '^model\s' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')), $(nproc) cores; our int8 kernel: $kernel; $iters timed passes, best of $rounds round(s)$([ $avx2 = 1 ] && echo "; held to AVX2: ours, PyTorch, fbgemm (not ONNX Runtime)")"
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') (family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), model $(grep -m1 '^model\s' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')), $(nproc) cores; our int8 kernel: $kernel; $iters timed passes, best of $rounds round(s)$held"
 echo
 echo "| path | batch | ours fp32 | ours int8 | PyTorch fp32 | PyTorch int8 | ORT int8 | int8 ÷ PyTorch fp32 | int8 ÷ best int8 peer | fp32 ÷ PyTorch fp32 | peak / after MiB: ours fp32, ours int8, PyTorch fp32, PyTorch int8, ORT int8 |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
