@@ -1,6 +1,8 @@
 // See include/flava_kernels.h (int8 products). One packed weight layout serves every path:
 //
-//   weights W [N, K] (output channel n, input k), symmetric int8 per output channel (scale = max|W[n]| / 127),
+//   weights W [N, K] (output channel n, input k), symmetric per output channel (scale = max|W[n]| / WL) at
+//   WL = 127 (int8) for every path but AVX2, which packs them at WL = 63 (7 bits, see below); any path computes
+//   the exact sums of either packing,
 //   K padded to Kp (a multiple of 64) and N to blocks of 16 columns; block b, group g of 4 inputs is 64 bytes:
 //   byte 4·c + j = W[16·b + c][4·g + j]. A group is one 512-bit register (16 columns × 4 inputs) or two 256-bit;
 //   16 consecutive groups (64 inputs, 1 KiB) are one AMX B tile as it is, which is why Kp is a multiple of 64.
@@ -23,6 +25,9 @@
 //       back in the epilogue like VNNI's (64·Σ w). Three vector operations per 32 products: measured on an AMD
 //       EPYC Zen 3, 1.4× the sign trick that kept 8-bit activations (|q| times w·sign(q): vpabsb and two
 //       vpsignb more per row and group), at about twice its activation rounding error (BENCHMARKS.md).
+//       Weights packed at 7 bits too (|w| ≤ 63) halve the widening: a pair is then at most 2 · 127 · 63 =
+//       16,002, so the int16 pairs of two groups add (vpaddw, at most 32,004) before one vpmaddwd, five vector
+//       operations per 64 products instead of six (1.2× in the product; BENCHMARKS.md, with the accuracy).
 //   0 = portable C.
 // Every path computes its int32 sums exactly (the tests' integer reference); the 8-bit paths (portable, VNNI,
 // AMX) compute the same sums, AVX2 those of its 7-bit activations; only the float epilogue (scale, bias, GELU)
@@ -65,19 +70,20 @@ INLINE float abs_max(const float *x, long n) {
 long flava_qgemm_padded_k(long k) { return (k + 63) / 64 * 64; }
 long flava_qgemm_packed_bytes(long n, long k) { return (n + 15) / 16 * 16 * flava_qgemm_padded_k(k); }
 
-void flava_qgemm_pack(const float *w, long n, long k, int8_t *packed, float *scales, int32_t *colsum) {
+void flava_qgemm_pack(const float *w, long n, long k, int levels, int8_t *packed, float *scales, int32_t *colsum) {
     long kp = flava_qgemm_padded_k(k), blocks = (n + 15) / 16;
+    const float wl = levels < 1 ? 1.0f : (levels > 127 ? 127.0f : (float)levels);
     memset(packed, 0, (size_t)(blocks * 16 * kp));
     for (long c = 0; c < blocks * 16; c++) {
         if (c >= n) { scales[c] = 0; colsum[c] = 0; continue; }
         const float *row = w + c * k;
         float amax = abs_max(row, k);
-        float scale = amax > 0 ? amax / 127.0f : 0.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
+        float scale = amax > 0 ? amax / wl : 0.0f, inv = amax > 0 ? wl / amax : 0.0f;
         int32_t sum = 0;
         int8_t *blk = packed + (c / 16) * 16 * kp;
         for (long i = 0; i < k; i++) {
             float q = round_even(row[i] * inv);
-            q = q > 127 ? 127 : (q < -127 ? -127 : q);
+            q = q > wl ? wl : (q < -wl ? -wl : q);
             int8_t v = (int8_t)q;
             blk[(i / 4) * 64 + (c % 16) * 4 + (i % 4)] = v;
             sum += v;
@@ -86,8 +92,10 @@ void flava_qgemm_pack(const float *w, long n, long k, int8_t *packed, float *sca
     }
 }
 
-// The activation levels and shift of a path: q ∈ [−levels, levels], stored as q + shift.
+// The activation levels and shift of a path: q ∈ [−levels, levels], stored as q + shift; the weight levels a path
+// packs at.
 int flava_qgemm_activation_levels(int path) { return path == 1 ? 63 : 127; }
+int flava_qgemm_weight_levels(int path) { return path == 1 ? 63 : 127; }
 int flava_qgemm_activation_shift(int path) { return path == 1 ? 64 : (path == 2 ? 128 : 0); }
 
 // One row: amax, scale, then q = round(x·levels/amax) clamped to ±levels (+ the shift). Plain loops without libm
@@ -197,12 +205,31 @@ static void qgemm_portable(const int8_t *a, const float *ascale, long m, long kp
 
 // MR rows × 16 columns (two 8-lane halves): 2·MR accumulators. Per row and group of 4 inputs: a broadcast of
 // the row's 4 unsigned bytes, then vpmaddubsw (pairs into int16, never saturating for 7-bit u), vpmaddwd by ones
-// (int32) and an add, for each half. (4 × 16 measured best on Zen 3; 5 or 6 rows spill registers.)
-AVX2 INLINE void tile_avx2(const int8_t *a, long kp, const int8_t *blk, int32_t acc[][16], const int mr) {
+// (int32) and an add, for each half. (4 × 16 measured best on Zen 3; 5 or 6 rows spill registers.) With 7-bit
+// weights (`paired`), two groups at a time: their vpmaddubsw pairs add in int16 before the one vpmaddwd.
+AVX2 INLINE void tile_avx2(const int8_t *a, long kp, const int8_t *blk, int32_t acc[][16], const int mr,
+                           const int paired) {
     __m256i s[4][2];
     for (int r = 0; r < mr; r++) { s[r][0] = _mm256_setzero_si256(); s[r][1] = _mm256_setzero_si256(); }
     const __m256i ones = _mm256_set1_epi16(1);
-    for (long g = 0; g < kp / 4; g++) {
+    if (paired) {   // kp / 4 groups is even (kp is a multiple of 64)
+        for (long g = 0; g < kp / 4; g += 2) {
+            __m256i w0 = _mm256_loadu_si256((const __m256i *)(blk + g * 64));
+            __m256i w1 = _mm256_loadu_si256((const __m256i *)(blk + g * 64 + 32));
+            __m256i v0 = _mm256_loadu_si256((const __m256i *)(blk + g * 64 + 64));
+            __m256i v1 = _mm256_loadu_si256((const __m256i *)(blk + g * 64 + 96));
+            for (int r = 0; r < mr; r++) {
+                int32_t four, next;
+                memcpy(&four, a + r * kp + 4 * g, 4);
+                memcpy(&next, a + r * kp + 4 * g + 4, 4);
+                __m256i u = _mm256_set1_epi32(four), t = _mm256_set1_epi32(next);
+                __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(u, w0), _mm256_maddubs_epi16(t, v0));
+                __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(u, w1), _mm256_maddubs_epi16(t, v1));
+                s[r][0] = _mm256_add_epi32(s[r][0], _mm256_madd_epi16(p0, ones));
+                s[r][1] = _mm256_add_epi32(s[r][1], _mm256_madd_epi16(p1, ones));
+            }
+        }
+    } else for (long g = 0; g < kp / 4; g++) {
         __m256i w0 = _mm256_loadu_si256((const __m256i *)(blk + g * 64));
         __m256i w1 = _mm256_loadu_si256((const __m256i *)(blk + g * 64 + 32));
         for (int r = 0; r < mr; r++) {
@@ -221,18 +248,23 @@ AVX2 INLINE void tile_avx2(const int8_t *a, long kp, const int8_t *blk, int32_t 
 
 AVX2 static void qgemm_avx2(const int8_t *a, const float *ascale, long m, long kp, const int8_t *packed,
                             const float *wscale, const int32_t *colsum, const float *bias, long n, long b0, long b1,
-                            float *out, long ldo, int mode) {
+                            float *out, long ldo, int mode, int paired) {
     int32_t acc[4][16];
     for (long b = b0; b < b1; b++) {
         const int8_t *blk = packed + b * 16 * kp;
         long count = n - b * 16 < 16 ? n - b * 16 : 16;
         for (long r = 0; r < m; r += 4) {
             int mr = m - r < 4 ? (int)(m - r) : 4;
-            switch (mr) {
-                case 4: tile_avx2(a + r * kp, kp, blk, acc, 4); break;
-                case 3: tile_avx2(a + r * kp, kp, blk, acc, 3); break;
-                case 2: tile_avx2(a + r * kp, kp, blk, acc, 2); break;
-                default: tile_avx2(a + r * kp, kp, blk, acc, 1); break;
+            if (paired) switch (mr) {
+                case 4: tile_avx2(a + r * kp, kp, blk, acc, 4, 1); break;
+                case 3: tile_avx2(a + r * kp, kp, blk, acc, 3, 1); break;
+                case 2: tile_avx2(a + r * kp, kp, blk, acc, 2, 1); break;
+                default: tile_avx2(a + r * kp, kp, blk, acc, 1, 1); break;
+            } else switch (mr) {
+                case 4: tile_avx2(a + r * kp, kp, blk, acc, 4, 0); break;
+                case 3: tile_avx2(a + r * kp, kp, blk, acc, 3, 0); break;
+                case 2: tile_avx2(a + r * kp, kp, blk, acc, 2, 0); break;
+                default: tile_avx2(a + r * kp, kp, blk, acc, 1, 0); break;
             }
             for (int i = 0; i < mr; i++)
                 epilogue(acc[i], flava_qgemm_activation_shift(1), colsum + b * 16, ascale[r + i], wscale + b * 16, bias ? bias + b * 16 : 0,
@@ -407,13 +439,14 @@ int flava_qgemm_set_path(int path) {
 
 void flava_qgemm(const int8_t *a, const float *ascale, long m, long kp, const int8_t *packed, const float *wscale,
                  const int32_t *colsum, const float *bias, long n, long block0, long block1, float *out, long ldo,
-                 int mode, int path) {
+                 int mode, int path, int weight_levels) {
     if (!flava_qgemm_supports(path)) path = best_path();   // (AMX also needs the grant that best_path asks for)
     switch (path) {
 #if defined(__x86_64__)
         case 3: qgemm_amx(a, ascale, m, kp, packed, wscale, colsum, bias, n, block0, block1, out, ldo, mode); return;
         case 2: qgemm_vnni(a, ascale, m, kp, packed, wscale, colsum, bias, n, block0, block1, out, ldo, mode); return;
-        case 1: qgemm_avx2(a, ascale, m, kp, packed, wscale, colsum, bias, n, block0, block1, out, ldo, mode); return;
+        case 1: qgemm_avx2(a, ascale, m, kp, packed, wscale, colsum, bias, n, block0, block1, out, ldo, mode,
+                           weight_levels <= 63); return;
 #endif
         default: qgemm_portable(a, ascale, m, kp, packed, wscale, colsum, bias, n, block0, block1, out, ldo, mode); return;
     }

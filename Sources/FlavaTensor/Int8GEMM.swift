@@ -17,6 +17,9 @@ public enum Int8GEMM {
         /// What a quantized activation byte holds on this path: q + shift as an unsigned byte (VNNI 128, AVX2 64),
         /// or q itself (shift 0).
         public var activationShift: Int { Int(flava_qgemm_activation_shift(rawValue)) }
+        /// The weights' range this path packs them at, w ∈ [−levels, levels]: 127, 63 on AVX2 (7 bits, so that its
+        /// product adds two groups' int16 pair sums before widening them; flava_qgemm.c). Any path runs either.
+        public var weightLevels: Int { Int(flava_qgemm_weight_levels(rawValue)) }
     }
 
     /// The path in use: the best this CPU has, or FLAVA_INT8_KERNEL's (portable, avx2, avx512_vnni, amx) when it
@@ -32,6 +35,8 @@ public enum Int8GEMM {
 public final class Int8Linear: @unchecked Sendable {
     public let outFeatures: Int
     public let inFeatures: Int
+    /// The weights' range, w ∈ [−weightLevels, weightLevels] (127 or, for the AVX2 path, 63).
+    public let weightLevels: Int
     let paddedIn: Int
     let packed: [Int8]
     /// Per output channel (padded to 16): the weight scale and the sum of the int8 weights.
@@ -42,16 +47,19 @@ public final class Int8Linear: @unchecked Sendable {
     /// Bytes held: the packed int8 weights, the scales, column sums and bias.
     public var bytes: Int { packed.count + (scales.count + columnSums.count + bias.count) * 4 }
 
-    /// `weight` [out, in] as Linear stores it; `bias` [out] or nil.
-    public init(weight: Tensor, bias: Tensor?) {
+    /// `weight` [out, in] as Linear stores it; `bias` [out] or nil. `weightLevels`: 1...127, by default the levels
+    /// of the path in use (`Int8GEMM.path.weightLevels`).
+    public init(weight: Tensor, bias: Tensor?, weightLevels: Int? = nil) {
         precondition(weight.shape.count == 2, "Int8Linear: weight must be [out, in], got \(weight.shape)")
+        let levels = weightLevels ?? Int8GEMM.path.weightLevels
+        precondition((1...127).contains(levels), "Int8Linear: weight levels \(levels) outside 1...127")
         let (n, k) = (weight.shape[0], weight.shape[1])
-        outFeatures = n; inFeatures = k
+        outFeatures = n; inFeatures = k; self.weightLevels = levels
         paddedIn = flava_qgemm_padded_k(k)
         var packed = [Int8](repeating: 0, count: flava_qgemm_packed_bytes(n, k))
         let padded = (n + 15) / 16 * 16
         var scales = [Float](repeating: 0, count: padded), sums = [Int32](repeating: 0, count: padded)
-        weight.withBuffer { w in flava_qgemm_pack(w.baseAddress, n, k, &packed, &scales, &sums) }
+        weight.withBuffer { w in flava_qgemm_pack(w.baseAddress, n, k, Int32(levels), &packed, &scales, &sums) }
         self.packed = packed; self.scales = scales; columnSums = sums
         self.bias = ProductBias(bias, outputs: n, layer: "Int8Linear")
     }
@@ -130,11 +138,11 @@ public final class Int8Linear: @unchecked Sendable {
                     scales.withUnsafeBufferPointer { wb in
                         columnSums.withUnsafeBufferPointer { cb in bias.withPointer { biasPointer in
                             let (qp, sp, pp, wp, cp) = (qb.baseAddress!, sb.baseAddress!, pb.baseAddress!, wb.baseAddress!, cb.baseAddress!)
-                            let (n, kp) = (outFeatures, paddedIn)
+                            let (n, kp, levels) = (outFeatures, paddedIn, Int32(weightLevels))
                             Parallel.concurrentPerform(iterations: split.chunks) { t in
                                 guard let (r, b) = split.chunk(t) else { return }
                                 flava_qgemm(qp + r.lowerBound * kp, sp + r.lowerBound, r.count, kp, pp, wp, cp, biasPointer, n,
-                                            b.lowerBound, b.upperBound, out + r.lowerBound * n, n, mode, path)
+                                            b.lowerBound, b.upperBound, out + r.lowerBound * n, n, mode, path, levels)
                             }
                         } }
                     }

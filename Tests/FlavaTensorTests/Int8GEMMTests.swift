@@ -1,6 +1,7 @@
 // The int8 products against an exact integer reference, on every kernel path this CPU has (portable and AVX2
 // everywhere; AVX-512 VNNI and AMX where the CPU has them, noted as skipped elsewhere), at odd sizes (1, 7, 65, 197),
-// on one thread and split over two; then the float epilogue, GELU, and the closeness to the float product.
+// on one thread and split over two, with weights packed at 8 bits and at AVX2's 7 (whose AVX2 loop adds two groups'
+// int16 pairs before widening); then the float epilogue, GELU, and the closeness to the float product.
 import Testing
 import Foundation
 import FlavaTensor
@@ -29,11 +30,14 @@ private let sizes: [(m: Int, k: Int, n: Int)] = [(1, 7, 1), (7, 65, 197), (65, 1
     if !Int8GEMM.supports(.avx2) { print("note: this CPU has no AVX2; that int8 path is not run here") }
 }
 
-@Test(arguments: paths) func int8ProductsAreExactIntegerSums(_ path: Int8GEMM.Path) {
+@Test(arguments: paths, [127, 63]) func int8ProductsAreExactIntegerSums(_ path: Int8GEMM.Path, weightLevels: Int) {
     for (i, s) in sizes.enumerated() {
         let w = random([s.n, s.k], seed: UInt64(i) * 7 + 1, scale: 0.05)
         let x = random([s.m, s.k], seed: UInt64(i) * 7 + 2)
-        let lin = Int8Linear(weight: w, bias: nil)
+        let lin = Int8Linear(weight: w, bias: nil, weightLevels: weightLevels)
+        #expect(lin.weightLevels == weightLevels)
+        #expect((0..<s.n).allSatisfy { c in (0..<s.k).contains { abs(Int(lin.weight(c, $0))) == weightLevels } },
+                "every channel reaches ±\(weightLevels)")
         let (q, _) = lin.quantize(x, path: path)
         let kp = (s.k + 63) / 64 * 64
         var expect = [Int32](repeating: 0, count: s.m * s.n)
@@ -46,7 +50,8 @@ private let sizes: [(m: Int, k: Int, n: Int)] = [(1, 7, 1), (7, 65, 197), (65, 1
             let saved = Parallel.threadCount
             Parallel.threadCount = threads
             defer { Parallel.threadCount = saved }
-            #expect(lin.int32Products(q, rows: s.m, path: path) == expect, "\(path) \(s) on \(threads) threads")
+            #expect(lin.int32Products(q, rows: s.m, path: path) == expect,
+                    "\(path), \(weightLevels)-level weights, \(s) on \(threads) threads")
         }
     }
 }
@@ -75,10 +80,10 @@ private let sizes: [(m: Int, k: Int, n: Int)] = [(1, 7, 1), (7, 65, 197), (65, 1
     }
 }
 
-@Test(arguments: paths) func int8LinearIsTheDequantizedProductPlusBias(_ path: Int8GEMM.Path) {
+@Test(arguments: paths, [127, 63]) func int8LinearIsTheDequantizedProductPlusBias(_ path: Int8GEMM.Path, weightLevels: Int) {
     let (m, k, n) = (33, 65, 70)
     let w = random([n, k], seed: 21, scale: 0.05), x = random([2, m, k], seed: 22), b = random([n], seed: 23)
-    let lin = Int8Linear(weight: w, bias: b)
+    let lin = Int8Linear(weight: w, bias: b, weightLevels: weightLevels)
     let out = lin(x, path: path)
     #expect(out.shape == [2, m, n])
     let flat = Tensor(shape: [2 * m, k], x.array)
@@ -97,16 +102,31 @@ private let sizes: [(m: Int, k: Int, n: Int)] = [(1, 7, 1), (7, 65, 197), (65, 1
     #expect(zip(g, ref).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) }, "\(path): GELU")
 }
 
-@Test func int8LinearIsCloseToTheFloatProduct() {
+@Test(arguments: paths) func int8LinearIsCloseToTheFloatProduct(_ path: Int8GEMM.Path) {
     let (m, k, n) = (16, 256, 96)
     let w = random([n, k], seed: 31, scale: 0.05), x = random([m, k], seed: 32), b = random([n], seed: 33)
-    let lin = Int8Linear(weight: w, bias: b)
     let exact = LinearKernel.forward(x, weight: w, bias: b).array
-    let got = lin(x).array
-    var err = 0.0, norm = 0.0
-    for (e, g) in zip(exact, got) { err += Double((e - g) * (e - g)); norm += Double(e * e) }
-    // Per-channel weights and per-row activations at 8 bits: about 1 % of the output's norm on Gaussian data.
-    #expect((err / norm).squareRoot() < 0.02, "relative error \((err / norm).squareRoot())")
+    for levels in [127, path.weightLevels] {
+        let got = Int8Linear(weight: w, bias: b, weightLevels: levels)(x, path: path).array
+        var err = 0.0, norm = 0.0
+        for (e, g) in zip(exact, got) { err += Double((e - g) * (e - g)); norm += Double(e * e) }
+        // Per-channel weights and per-row activations at 8 bits: about 1 % of the output's norm on Gaussian data;
+        // AVX2's 7-bit activations and weights about twice that.
+        let bound = path.activationLevels == 127 && levels == 127 ? 0.015 : 0.035
+        #expect((err / norm).squareRoot() < bound, "\(path), \(levels)-level weights: relative error \((err / norm).squareRoot())")
+    }
+}
+
+@Test func int8LinearPacksAtThePathsWeightLevels() {
+    let w = random([20, 30], seed: 41, scale: 0.05)
+    #expect(Int8Linear(weight: w, bias: nil).weightLevels == Int8GEMM.path.weightLevels)
+    #expect(Int8GEMM.Path.avx2.weightLevels == 63)
+    #expect(Int8GEMM.Path.allCases.filter { $0 != .avx2 }.allSatisfy { $0.weightLevels == 127 })
+    let seven = Int8Linear(weight: w, bias: nil, weightLevels: 63), eight = Int8Linear(weight: w, bias: nil, weightLevels: 127)
+    for c in 0..<20 {
+        #expect(abs(seven.scale(c) * 63 - eight.scale(c) * 127) <= 1e-6 * eight.scale(c) * 127, "scale of channel \(c)")
+        #expect((0..<30).allSatisfy { abs(Int(seven.weight(c, $0))) <= 63 })
+    }
 }
 
 @Test func int8LinearOfZerosIsZeros() {
@@ -126,6 +146,7 @@ private let sizes: [(m: Int, k: Int, n: Int)] = [(1, 7, 1), (7, 65, 197), (65, 1
                            (0..<k).map { Float($0) * 0.37 + 0.01 }]
     let x = Tensor(shape: [rows.count, k], rows.flatMap { $0 })
     let lin = Int8Linear(weight: x, bias: nil)           // the same rows as weights: each row is its own channel
+    let seven = Int8Linear(weight: x, bias: nil, weightLevels: 63)
     let (q, scales) = lin.quantize(x, path: path)
     let kp = q.count / rows.count
     for (r, row) in rows.enumerated() {
@@ -137,18 +158,20 @@ private let sizes: [(m: Int, k: Int, n: Int)] = [(1, 7, 1), (7, 65, 197), (65, 1
         let levels = Float(path.activationLevels)
         #expect(scales[r] == (amax > 0 ? amax / levels : 0))
         #expect((0..<k).map { activation(q[r * kp + $0], path) } == expected(levels), "\(path) activations, row \(r)")
-        #expect((0..<k).map { Int(lin.weight(r, $0)) } == expected(127), "weights, row \(r)")
+        #expect((0..<k).map { Int(lin.weight(r, $0)) } == expected(Float(lin.weightLevels)), "weights, row \(r)")
+        #expect((0..<k).map { Int(seven.weight(r, $0)) } == expected(63), "7-bit weights, row \(r)")
         #expect((k..<kp).allSatisfy { activation(q[r * kp + $0], path) == 0 }, "\(path): padding")
     }
 }
 
-/// The largest products a path can meet (every activation at ±levels, every weight at ±127) sum exactly: no
-/// int16 pair inside vpmaddubsw saturates (on AVX2 a pair is at most 2 · 127 · 127 = 32,258 after the shift).
-@Test(arguments: paths) func int8ProductsAtTheExtremesDoNotSaturate(_ path: Int8GEMM.Path) {
+/// The largest products a path can meet (every activation at ±levels, every weight at ±127 or ±63) sum exactly: no
+/// int16 pair inside vpmaddubsw saturates (on AVX2 a pair is at most 2 · 127 · 127 = 32,258 after the shift, and
+/// two groups' pairs of 7-bit weights at most 2 · 2 · 127 · 63 = 32,004).
+@Test(arguments: paths, [127, 63]) func int8ProductsAtTheExtremesDoNotSaturate(_ path: Int8GEMM.Path, weightLevels: Int) {
     let k = 200
     let w = Tensor(shape: [4, k], (0..<(4 * k)).map { i in [1, -1, Float((i % k) % 2 == 0 ? 1 : -1), 0.5][i / k] })
     let x = Tensor(shape: [3, k], (0..<(3 * k)).map { i in [1, -1, Float((i % k) % 2 == 0 ? -1 : 1)][i / k] })
-    let lin = Int8Linear(weight: w, bias: nil)
+    let lin = Int8Linear(weight: w, bias: nil, weightLevels: weightLevels)
     let (q, _) = lin.quantize(x, path: path)
     let kp = q.count / 3
     for r in 0..<3 { for c in 0..<4 {
@@ -157,5 +180,5 @@ private let sizes: [(m: Int, k: Int, n: Int)] = [(1, 7, 1), (7, 65, 197), (65, 1
     } }
     let levels = path.activationLevels
     #expect(activation(q[0], path) == levels && activation(q[kp], path) == -levels)
-    #expect(lin.int32Products(q, rows: 3, path: path)[0] == Int32(levels * 127 * k))
+    #expect(lin.int32Products(q, rows: 3, path: path)[0] == Int32(levels * weightLevels * k))
 }

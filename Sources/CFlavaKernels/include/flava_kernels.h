@@ -59,7 +59,8 @@ void flava_sgemm(const float *a, long m, long k, long lda, const float *packed, 
                  long block0, long block1, float *out, long ldo, int gelu, int level);
 
 // int8 matrix products (flava_qgemm.c): out[m, n] = (Σ_k qx[m, k]·qw[n, k]) · sx[m] · sw[n] + bias[n], with int32
-// sums, symmetric int8 weights per output channel and activations per row (int8; 7-bit on AVX2). Paths: 0 portable,
+// sums, symmetric int8 weights per output channel and activations per row (int8; 7-bit on AVX2, whose weights are
+// packed at 7 bits too unless asked otherwise). Paths: 0 portable,
 // 1 AVX2, 2 AVX-512 VNNI, 3 AMX; the 8-bit paths (0, 2, 3) give the same int32 sums. FLAVA_INT8_KERNEL=portable|avx2|avx512_vnni|amx forces a path the
 // CPU has.
 #include <stdint.h>
@@ -68,21 +69,26 @@ enum { FLAVA_QGEMM_FLOAT = 0, FLAVA_QGEMM_GELU = 1, FLAVA_QGEMM_INT32 = 2 };
 long flava_qgemm_padded_k(long k);
 /// Bytes of packed weights for N outputs of K inputs.
 long flava_qgemm_packed_bytes(long n, long k);
-/// Packs W [n, k] (row-major, float): `packed` (flava_qgemm_packed_bytes), `scales` and `colsum` of
-/// round_up(n, 16) entries each (per output channel: scale, Σ of its int8 weights; zero past n).
-void flava_qgemm_pack(const float *w, long n, long k, int8_t *packed, float *scales, int32_t *colsum);
+/// Packs W [n, k] (row-major, float) at `levels` (q ∈ [−levels, levels], 1...127; flava_qgemm_weight_levels
+/// gives a path's): `packed` (flava_qgemm_packed_bytes), `scales` and `colsum` of round_up(n, 16) entries each
+/// (per output channel: scale, Σ of its int8 weights; zero past n).
+void flava_qgemm_pack(const float *w, long n, long k, int levels, int8_t *packed, float *scales, int32_t *colsum);
 /// The activations' range on `path`, q ∈ [−levels, levels] (127; 63 on AVX2), and the shift a quantized byte
 /// carries, q + shift as an unsigned byte (128 on VNNI, 64 on AVX2, else 0).
 int flava_qgemm_activation_levels(int path);
 int flava_qgemm_activation_shift(int path);
+/// The weight levels `path` packs at: 63 on AVX2 (so that its product adds two groups' int16 pairs before
+/// widening), else 127.
+int flava_qgemm_weight_levels(int path);
 /// Quantizes rows of X [m, k] (row stride lda) for `path`: q [m, padded_k] and one scale per row.
 void flava_qgemm_quantize(const float *x, long m, long k, long lda, int8_t *q, float *scales, int path);
 /// Output columns of 16-column blocks [block0, block1) for all m rows (quantized for the same path):
 /// FLAVA_QGEMM_FLOAT / _GELU write floats (scaled, + bias when not null, GELU), _INT32 the exact int32 sums
-/// (out read as int32_t*). ldo: the output's row stride in elements.
+/// (out read as int32_t*). ldo: the output's row stride in elements. `weight_levels`: what the weights were packed
+/// at (the AVX2 path's faster loop needs ≤ 63; every path's sums are exact either way).
 void flava_qgemm(const int8_t *a, const float *ascale, long m, long kp, const int8_t *packed, const float *wscale,
                  const int32_t *colsum, const float *bias, long n, long block0, long block1, float *out, long ldo,
-                 int mode, int path);
+                 int mode, int path, int weight_levels);
 /// The path in use (the best the CPU has, or FLAVA_INT8_KERNEL's when the CPU has it).
 int flava_qgemm_path(void);
 /// Whether the CPU can run `path`.
