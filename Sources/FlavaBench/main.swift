@@ -94,8 +94,8 @@ struct Int8GEMMBench: ParsableCommand {
             let ops = 2.0 * Double(m) * Double(inF) * Double(outF)
             let float = LinearInference(weight: w, bias: b, precision: .fp32)
             let fp32 = time(iterations: iterations) { _ = float(x) }
-            let lin = Int8Linear(weight: w, bias: b)
             for path in Int8GEMM.Path.allCases where Int8GEMM.supports(path) {
+                let lin = Int8Linear(weight: w, bias: b, weightLevels: path.weightLevels)   // as a model on this path packs
                 let t = time(iterations: iterations) { _ = lin(x, path: path) }
                 let tq = time(iterations: iterations) { _ = lin.quantize(x, path: path) }
                 print(String(format: "linear %4d×%-5d·%5d  int8 %-11@ %7.1f GOP/s (quantizing %4.1f %%)  float32 %7.1f GFLOP/s  ratio %.2f",

@@ -48,8 +48,8 @@ for kind, files in (("photos", photos), ("graphics", graphics)):
 PY
 echo "images: $(ls "$dir/photos" | wc -l) photos, $(ls "$dir/graphics" | wc -l) graphics; sentences: $(grep -c . scripts/bench/int8_sentences.txt)"
 # The portable path computes the same int32 sums as AMX and VNNI (tests/FlavaTensorTests/Int8GEMMTests.swift) and
-# the same epilogue; at full size it is too slow to be worth running here. AVX2 quantizes activations to 7 bits,
-# so its cosines are its own.
+# the same epilogue; at full size it is too slow to be worth running here. AVX2 quantizes activations and weights to
+# 7 bits (FLAVA_INT8_KERNEL=avx2 packs them so at load), so its cosines are its own.
 paths=""
 grep -qw amx_int8 /proc/cpuinfo && paths="amx"
 grep -qw avx512_vnni /proc/cpuinfo && paths="$paths avx512_vnni"
