@@ -208,7 +208,7 @@ static void qgemm_portable(const int8_t *a, const float *ascale, long m, long kp
 // (int32) and an add, for each half. (4 × 16 measured best on Zen 3; 5 or 6 rows spill registers.) With 7-bit
 // weights (`paired`), two groups at a time: their vpmaddubsw pairs add in int16 before the one vpmaddwd.
 AVX2 INLINE void tile_avx2(const int8_t *a, long kp, const int8_t *blk, int32_t acc[][16], const int mr,
-                           const int paired) {
+                           int paired) {
     __m256i s[4][2];
     for (int r = 0; r < mr; r++) { s[r][0] = _mm256_setzero_si256(); s[r][1] = _mm256_setzero_si256(); }
     const __m256i ones = _mm256_set1_epi16(1);
@@ -255,16 +255,11 @@ AVX2 static void qgemm_avx2(const int8_t *a, const float *ascale, long m, long k
         long count = n - b * 16 < 16 ? n - b * 16 : 16;
         for (long r = 0; r < m; r += 4) {
             int mr = m - r < 4 ? (int)(m - r) : 4;
-            if (paired) switch (mr) {
-                case 4: tile_avx2(a + r * kp, kp, blk, acc, 4, 1); break;
-                case 3: tile_avx2(a + r * kp, kp, blk, acc, 3, 1); break;
-                case 2: tile_avx2(a + r * kp, kp, blk, acc, 2, 1); break;
-                default: tile_avx2(a + r * kp, kp, blk, acc, 1, 1); break;
-            } else switch (mr) {
-                case 4: tile_avx2(a + r * kp, kp, blk, acc, 4, 0); break;
-                case 3: tile_avx2(a + r * kp, kp, blk, acc, 3, 0); break;
-                case 2: tile_avx2(a + r * kp, kp, blk, acc, 2, 0); break;
-                default: tile_avx2(a + r * kp, kp, blk, acc, 1, 0); break;
+            switch (mr) {   // (`paired` is tested once per tile, outside its loops)
+                case 4: tile_avx2(a + r * kp, kp, blk, acc, 4, paired); break;
+                case 3: tile_avx2(a + r * kp, kp, blk, acc, 3, paired); break;
+                case 2: tile_avx2(a + r * kp, kp, blk, acc, 2, paired); break;
+                default: tile_avx2(a + r * kp, kp, blk, acc, 1, paired); break;
             }
             for (int i = 0; i < mr; i++)
                 epilogue(acc[i], flava_qgemm_activation_shift(1), colsum + b * 16, ascale[r + i], wscale + b * 16, bias ? bias + b * 16 : 0,

@@ -130,11 +130,12 @@ extension Module {
     /// Prepares this tree for inference at `precision` from its current weights: modules that fuse layers
     /// (`InferenceFusing`: the attention's one query/key/value product) build their fused form, every other
     /// Linear gets its own (`LinearInference`: int8; float32 on packed weights where the CPU has AVX2 or
-    /// AVX-512), and patchify convolutions a float32 one on packed weights (where the CPU has AVX2 or AVX-512). The forms are used only by passes without gradients, so training is untouched; after the
-    /// weights change, call it again (or `releaseInferenceForms()`). The forms hold their own copy of the
-    /// weights (a quarter of the Linears' float bytes at int8, as many at float32): `releasingFloatWeights` frees
-    /// the float weights they replace, leaving an inference-only model that cannot be trained or saved. Returns
-    /// how many Linears run through an inference form.
+    /// AVX-512), and patchify convolutions a float32 one on packed weights (where the CPU has AVX2 or AVX-512).
+    /// The forms are used only by passes without gradients, so training is untouched; after the weights change,
+    /// call it again (or `releaseInferenceForms()`). The forms hold their own copy of the weights (a quarter of
+    /// the Linears' float bytes at int8, as many at float32): `releasingFloatWeights` frees the float weights
+    /// they replace, leaving an inference-only model that cannot be trained or saved. Returns how many Linears
+    /// run through an inference form.
     @discardableResult
     public func prepareForInference(_ precision: InferencePrecision, releasingFloatWeights: Bool = false) -> Int {
         precondition(!isInferenceOnly, "prepareForInference: this model's float weights were released; load it again")
